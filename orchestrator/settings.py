@@ -1,0 +1,280 @@
+"""Settings, read from environment variables with safe development defaults.
+
+Every variable is listed in README.md ("Settings"). Production refuses to start
+without a real secret key; development gets a throwaway one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import dj_database_url
+from celery.schedules import crontab  # noqa: F401  (kept for operators adding schedules)
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not (DEBUG or env_bool("DJANGO_DEVELOPMENT", True)):
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEVELOPMENT is off.")
+    # A development-only key; production sets DJANGO_SECRET_KEY from a Kubernetes Secret.
+    SECRET_KEY = "development-only-not-secret"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_prometheus",
+    "stores_app",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "stores_app.middleware.RequestSizeMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "orchestrator.urls"
+WSGI_APPLICATION = "orchestrator.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+
+def _database_url() -> str:
+    if env("DATABASE_URL"):
+        return env("DATABASE_URL")
+    user = quote(env("POSTGRES_USER", "orchestrator"))
+    password = env("POSTGRES_PASSWORD")
+    auth = f"{user}:{quote(password)}" if password else user
+    host = env("POSTGRES_HOST", "127.0.0.1")
+    port = env("POSTGRES_PORT", "54320")
+    return f"postgres://{auth}@{host}:{port}/{env('POSTGRES_DB', 'orchestrator')}"
+
+
+DATABASES = {"default": dj_database_url.parse(_database_url(), conn_max_age=60, conn_health_checks=True)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _redis_url() -> str:
+    if env("REDIS_URL"):
+        return env("REDIS_URL")
+    password = env("REDIS_PASSWORD")
+    auth = f":{quote(password)}@" if password else ""
+    return f"redis://{auth}{env('REDIS_HOST', '127.0.0.1')}:{env('REDIS_PORT', '63790')}/0"
+
+
+REDIS_URL = _redis_url()
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", "orchestrator"),
+        "TIMEOUT": 300,
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "store-list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Oversized bodies are refused before any parsing (answered 413 by RequestErrorMiddleware).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 64 * 1024)
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_int("TRUSTED_PROXY_COUNT", 0) else None
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- REST API -------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["stores_app.ratelimits.UserRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "stores_app.api.errors.exception_handler",
+}
+REST_KNOX = {
+    # Tokens are stored hashed; a user revokes one from the dashboard or via logout.
+    "TOKEN_TTL": None,
+    "AUTO_REFRESH": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Store Orchestrator API",
+    "DESCRIPTION": "Create, watch, retry and delete WooCommerce and Medusa stores.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Stores ---------------------------------------------------------------------
+STORE_BASE_DOMAIN = env("STORE_BASE_DOMAIN", "stores.local.dev")
+STORE_URL_SCHEME = env("STORE_URL_SCHEME", "https")
+STORE_INGRESS_CLASS = env("STORE_INGRESS_CLASS", "nginx")
+STORE_TLS_CLUSTER_ISSUER = env("STORE_TLS_CLUSTER_ISSUER")
+STORE_CHARTS_DIR = Path(env("STORE_CHARTS_DIR", str(BASE_DIR / "charts")))
+# Extra values files per engine (comma list of paths), e.g. to point a chart at a local image.
+STORE_EXTRA_VALUES = {
+    "woocommerce": env_list("STORE_WOOCOMMERCE_VALUES"),
+    "medusa": env_list("STORE_MEDUSA_VALUES"),
+}
+STORES_PER_USER = env_int("STORES_PER_USER", 10)
+# Namespaces are created with a RoleBinding to this ClusterRole for the orchestrator's
+# ServiceAccount (least privilege; see deploy/helm/README.md). Empty: not bound.
+STORE_NAMESPACE_CLUSTERROLE = env("STORE_NAMESPACE_CLUSTERROLE")
+ORCHESTRATOR_SERVICE_ACCOUNT = env("ORCHESTRATOR_SERVICE_ACCOUNT")  # "namespace:name"
+STORE_SMOKE_TEST = env_bool("STORE_SMOKE_TEST", True)
+
+HELM_BIN = env("HELM_BIN", "helm")
+KUBECONFIG = env("KUBECONFIG")
+# Timeouts are nested so the inner one always fires first:
+# helm < task soft limit < task hard limit < broker visibility timeout.
+HELM_TIMEOUT_SECONDS = env_int("HELM_TIMEOUT_SECONDS", 300)
+HELM_TEST_TIMEOUT_SECONDS = env_int("HELM_TEST_TIMEOUT_SECONDS", 180)
+TASK_SOFT_TIME_LIMIT = HELM_TIMEOUT_SECONDS + 60
+TASK_TIME_LIMIT = TASK_SOFT_TIME_LIMIT + 60
+# A pending-* release younger than this may still belong to a live helm process.
+HELM_STALE_PENDING_SECONDS = env_int("HELM_STALE_PENDING_SECONDS", HELM_TIMEOUT_SECONDS + 60)
+PROVISION_MAX_ATTEMPTS = env_int("PROVISION_MAX_ATTEMPTS", 5)
+READY_TIMEOUT_SECONDS = env_int("READY_TIMEOUT_SECONDS", 20 * 60)
+READY_CHECK_INTERVAL_SECONDS = env_int("READY_CHECK_INTERVAL_SECONDS", 2)
+TEARDOWN_TIMEOUT_SECONDS = env_int("TEARDOWN_TIMEOUT_SECONDS", 10 * 60)
+RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 60)
+WORKER_HEARTBEAT_FILE = env("WORKER_HEARTBEAT_FILE", "/tmp/store-orchestrator-worker-heartbeat")
+
+# --- Abuse limits ----------------------------------------------------------------
+RATELIMIT_DEFAULT = env("RATELIMIT_DEFAULT", "100/15m")
+RATELIMIT_CREATE = env("RATELIMIT_CREATE", "10/15m")
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+RATELIMIT_USE_CACHE = "default"
+# How many proxies in front of us append to X-Forwarded-For; 0 trusts none of it.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+RATELIMIT_IP_META_KEY = "stores_app.ratelimits.client_address"
+
+# --- Celery ---------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, TASK_TIME_LIMIT * 4)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-stores": {
+        "task": "stores_app.tasks.reconcile_stores",
+        "schedule": float(RECONCILE_INTERVAL_SECONDS),
+        "options": {"expires": RECONCILE_INTERVAL_SECONDS},
+    }
+}
+
+# --- Logging --------------------------------------------------------------------
+LOG_FORMAT = env("LOG_FORMAT", "text")
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # pyhelm3 logs each helm command line; values travel on stdin, never argv.
+        "pyhelm3": {"level": "WARNING"},
+        "kubernetes": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

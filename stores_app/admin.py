@@ -1,0 +1,93 @@
+"""Django admin for operators: stores, their events, the audit log (read-only), quotas, orphans."""
+
+from django.contrib import admin, messages
+
+from . import services
+from .models import AuditEntry, OrphanNamespace, Store, StoreEvent, UserQuota
+
+
+class StoreEventInline(admin.TabularInline):
+    model = StoreEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["created_at", "step", "outcome", "message"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ["name", "engine", "owner", "status", "namespace", "helm_revision", "created_at", "ready_at"]
+    list_filter = ["status", "engine"]
+    search_fields = ["name", "slug", "namespace", "owner__username"]
+    readonly_fields = [f.name for f in Store._meta.fields]
+    inlines = [StoreEventInline]
+    actions = ["retry_stores", "delete_stores"]
+
+    def has_add_permission(self, request):
+        return False  # stores are created through the dashboard or API, which enforce quota and queue work
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deletion must go through teardown, not a row delete
+
+    @admin.action(description="Retry selected failed stores")
+    def retry_stores(self, request, queryset):
+        self._apply(request, queryset, services.retry_store, "retried")
+
+    @admin.action(description="Delete selected stores (teardown)")
+    def delete_stores(self, request, queryset):
+        self._apply(request, queryset, services.delete_store, "queued for deletion")
+
+    def _apply(self, request, queryset, fn, verb):
+        done = 0
+        for store in queryset:
+            try:
+                fn(store, request.user, request=request)
+                done += 1
+            except services.ServiceError as exc:
+                self.message_user(request, f"{store.name}: {exc}", messages.WARNING)
+        self.message_user(request, f"{done} store(s) {verb}.")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_name", "address", "action", "store_name", "outcome"]
+    list_filter = ["action", "outcome"]
+    search_fields = ["actor_name", "store_name", "address"]
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UserQuota)
+class UserQuotaAdmin(admin.ModelAdmin):
+    list_display = ["user", "max_stores"]
+    search_fields = ["user__username"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(OrphanNamespace)
+class OrphanNamespaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "first_seen", "last_seen"]
+    readonly_fields = ["name", "labels", "first_seen", "last_seen"]
+    actions = ["adopt"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deleting the row is not deleting the namespace; use the dashboard's confirmed action
+
+    @admin.action(description="Adopt (keep the namespace, stop reporting it)")
+    def adopt(self, request, queryset):
+        for orphan in queryset:
+            services.adopt_orphan(orphan, request.user, request=request)
+        self.message_user(request, "Adopted.")

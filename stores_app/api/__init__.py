@@ -1,0 +1,1 @@
+"""The REST API (DRF): stores, their events, retry, credentials, and API tokens."""

@@ -1,0 +1,222 @@
+"""HelmGateway: the store's Helm release through pyhelm3 and the helm CLI.
+
+Values go to helm on stdin (pyhelm3 does that), so nothing about a store is
+written to a values file on disk. Every helm failure is sorted here, once, into
+temporary (retry with backoff) or permanent (fail the store with the reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import enum
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyhelm3
+from django.conf import settings
+from pyhelm3 import errors as helm_errors
+
+log = logging.getLogger(__name__)
+
+
+class HelmError(Exception):
+    def __init__(self, message: str, temporary: bool):
+        super().__init__(message)
+        self.temporary = temporary
+
+
+class ReleaseState(enum.Enum):
+    """What Helm's record of a release reduces to, for the reconciler."""
+
+    ABSENT = "absent"
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    PENDING = "pending"  # pending-install / pending-upgrade / pending-rollback
+    UNINSTALLING = "uninstalling"
+    OTHER = "other"
+
+
+@dataclass
+class ReleaseStatus:
+    state: ReleaseState
+    raw_status: str = ""
+    revision: int | None = None
+    updated: dt.datetime | None = None
+    has_deployed_history: bool = False
+
+    def age_seconds(self) -> float:
+        if self.updated is None:
+            return float("inf")
+        return (dt.datetime.now(dt.timezone.utc) - self.updated).total_seconds()
+
+
+# Helm's messages that say "try again later": locks, timeouts, an unreachable or busy API server.
+_TEMPORARY = re.compile(
+    r"another operation \(install/upgrade/rollback\) is in progress|timed out|deadline exceeded|"
+    r"connection refused|connection reset|i/o timeout|tls handshake timeout|no route to host|"
+    r"etcdserver|the server is currently unable|too many requests|unexpected eof|\beof\b|"
+    r"service unavailable|internal error occurred|context canceled|the object has been modified|"
+    r"client rate limiter",
+    re.IGNORECASE,
+)
+_SECRET_LIKE = re.compile(r"(password|secret|token|key)([\"']?\s*[:=]\s*)\S+", re.IGNORECASE)
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    message = lines[-1] if lines else "helm failed without a message"
+    message = _SECRET_LIKE.sub(r"\1\2[redacted]", message)
+    return message[:500]
+
+
+def classify(exc: BaseException) -> HelmError:
+    """Sort a pyhelm3/subprocess failure into temporary or permanent, with a readable reason."""
+    if isinstance(exc, HelmError):
+        return exc
+    if isinstance(exc, asyncio.TimeoutError):
+        return HelmError("helm did not finish in time", temporary=True)
+    if isinstance(exc, helm_errors.Error):
+        text = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc)
+        message = _first_line(text)
+        if isinstance(exc, (helm_errors.ConnectionError, helm_errors.CommandCancelledError)):
+            return HelmError(message, temporary=True)
+        if isinstance(exc, (helm_errors.FailedToRenderChartError, helm_errors.ChartNotFoundError,
+                            helm_errors.InvalidResourceError, helm_errors.ResourceAlreadyExistsError)):
+            return HelmError(message, temporary=False)
+        if _TEMPORARY.search(text):
+            return HelmError(message, temporary=True)
+        if exc.returncode is not None and exc.returncode < 0:  # killed by a signal
+            return HelmError(f"helm was killed ({message})", temporary=True)
+        return HelmError(message, temporary=False)
+    if isinstance(exc, OSError):
+        return HelmError(f"could not run helm: {exc.strerror or exc}", temporary=True)
+    return HelmError(f"{type(exc).__name__}: {exc}", temporary=True)
+
+
+def _parse_time(value) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+_clients = threading.local()
+
+
+class HelmGateway:
+    """One pyhelm3 client per thread; all calls are synchronous wrappers over its coroutines."""
+
+    def __init__(self) -> None:
+        helm = getattr(_clients, "helm", None)
+        if helm is None:
+            kubeconfig = Path(settings.KUBECONFIG) if settings.KUBECONFIG else None
+            helm = pyhelm3.Client(
+                executable=settings.HELM_BIN,
+                kubeconfig=kubeconfig,
+                default_timeout=f"{settings.HELM_TIMEOUT_SECONDS}s",
+                history_max_revisions=5,
+            )
+            _clients.helm = helm
+            _clients.charts = {}
+        self.client: pyhelm3.Client = helm
+        self._charts: dict[str, pyhelm3.models.Chart] = _clients.charts
+
+    def _run(self, coro, timeout: float | None = None):
+        limit = timeout or settings.HELM_TIMEOUT_SECONDS + 30
+        try:
+            return asyncio.run(asyncio.wait_for(coro, timeout=limit))
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def chart(self, engine: str):
+        # Chart metadata is read once per process: `helm show chart` costs a subprocess.
+        path = str(Path(settings.STORE_CHARTS_DIR) / engine)
+        if path not in self._charts:
+            self._charts[path] = self._run(self.client.get_chart(path))
+        return self._charts[path]
+
+    def status(self, namespace: str, release: str) -> ReleaseStatus:
+        try:
+            data = self._run(self.client._command.status(release, namespace=namespace))
+        except HelmError as err:
+            if "release: not found" in str(err).lower() or "not found" in str(err).lower():
+                return ReleaseStatus(ReleaseState.ABSENT)
+            raise
+        raw = data["info"]["status"]
+        state = {
+            "deployed": ReleaseState.DEPLOYED,
+            "failed": ReleaseState.FAILED,
+            "pending-install": ReleaseState.PENDING,
+            "pending-upgrade": ReleaseState.PENDING,
+            "pending-rollback": ReleaseState.PENDING,
+            "uninstalling": ReleaseState.UNINSTALLING,
+            "uninstalled": ReleaseState.ABSENT,
+        }.get(raw, ReleaseState.OTHER)
+        result = ReleaseStatus(
+            state=state,
+            raw_status=raw,
+            revision=data.get("version"),
+            updated=_parse_time(data["info"].get("last_deployed")),
+        )
+        if state in (ReleaseState.PENDING, ReleaseState.FAILED):
+            result.has_deployed_history = self._has_deployed_history(namespace, release)
+        return result
+
+    def _has_deployed_history(self, namespace: str, release: str) -> bool:
+        history = self._run(self.client._command.history(release, namespace=namespace))
+        return any(entry.get("status") in ("deployed", "superseded") for entry in history or [])
+
+    def install_or_upgrade(self, namespace: str, release: str, engine: str, values: dict) -> int:
+        chart = self.chart(engine)
+        revision = self._run(
+            self.client.install_or_upgrade_release(
+                release,
+                chart,
+                values,
+                namespace=namespace,
+                create_namespace=False,
+                timeout=f"{settings.HELM_TIMEOUT_SECONDS}s",
+                wait=False,
+            )
+        )
+        return int(revision.revision)
+
+    def rollback(self, namespace: str, release: str) -> None:
+        self._run(
+            self.client._command.rollback(
+                release, None, namespace=namespace, cleanup_on_fail=True,
+                timeout=f"{settings.HELM_TIMEOUT_SECONDS}s",
+            )
+        )
+
+    def uninstall(self, namespace: str, release: str) -> bool:
+        """Uninstall the release; a release that is not there counts as done. Returns True if one was removed."""
+        try:
+            self._run(
+                self.client._command.uninstall(
+                    release, namespace=namespace, timeout=f"{settings.HELM_TIMEOUT_SECONDS}s", wait=False
+                )
+            )
+        except HelmError as err:
+            if "not found" in str(err).lower():
+                return False
+            raise
+        return True
+
+    def test(self, namespace: str, release: str) -> None:
+        """Run the chart's `helm test` hook (the store's order smoke test)."""
+        timeout = settings.HELM_TEST_TIMEOUT_SECONDS
+        self._run(
+            self.client._command.run(
+                ["test", release, "--namespace", namespace, "--timeout", f"{timeout}s", "--logs"]
+            ),
+            timeout=timeout + 30,
+        )

@@ -1,0 +1,298 @@
+"""A small gateway over the official Kubernetes client: the cluster objects a store owns.
+
+Helm installs the chart; this module does what must exist before it (namespace,
+RoleBinding, credentials Secret), reads readiness, and tears namespaces down.
+It refuses to delete any namespace the orchestrator does not manage, because RBAC
+cannot restrict namespace deletion by label.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+import threading
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+MANAGED_BY = "store-orchestrator"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_STORE_ID = "store-orchestrator.io/store-id"
+LABEL_OWNER_ID = "store-orchestrator.io/owner-id"
+LABEL_ENGINE = "store-orchestrator.io/engine"
+MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+ROLE_BINDING_NAME = "store-orchestrator"
+
+# Keys each engine's chart reads from its existingSecret (see docs/CONVENTIONS.md).
+_WP_SALTS = [f"wordpress-{k}" for k in ("auth-key", "secure-auth-key", "logged-in-key", "nonce-key",
+                                          "auth-salt", "secure-auth-salt", "logged-in-salt", "nonce-salt")]
+SECRET_KEYS = {
+    "woocommerce": ["admin-password", "db-password", "db-root-password", *_WP_SALTS],
+    "medusa": ["admin-password", "db-password", "redis-password", "jwt-secret", "cookie-secret"],
+}
+
+
+class KubeError(Exception):
+    """A cluster call failed; `temporary` says whether retrying can help."""
+
+    def __init__(self, message: str, temporary: bool):
+        super().__init__(message)
+        self.temporary = temporary
+
+
+class NamespaceConflict(KubeError):
+    def __init__(self, message: str):
+        super().__init__(message, temporary=False)
+
+
+class NotManaged(KubeError):
+    def __init__(self, message: str):
+        super().__init__(message, temporary=False)
+
+
+def _classify(exc: Exception, doing: str) -> KubeError:
+    if isinstance(exc, ApiException):
+        temporary = exc.status in (None, 0, 409, 429, 500, 502, 503, 504)
+        reason = exc.reason or "error"
+        return KubeError(f"Kubernetes refused to {doing}: {exc.status} {reason}", temporary=temporary)
+    # Connection refused, timeouts, DNS: the API server may come back.
+    return KubeError(f"Could not reach the Kubernetes API to {doing}: {type(exc).__name__}", temporary=True)
+
+
+@dataclass
+class Readiness:
+    ready: bool
+    waiting: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.failed:
+            return "failed: " + ", ".join(self.failed)
+        if self.waiting:
+            return "waiting for " + ", ".join(self.waiting)
+        return "all workloads ready"
+
+
+_local = threading.local()
+
+
+def _api_client() -> client.ApiClient:
+    # One client per thread (and per forked worker process, since each child builds its own).
+    api = getattr(_local, "api", None)
+    if api is None:
+        cfg = client.Configuration()
+        if settings.KUBECONFIG:
+            config.load_kube_config(config_file=settings.KUBECONFIG, client_configuration=cfg)
+        else:
+            config.load_incluster_config(client_configuration=cfg)
+        cfg.retries = 1
+        api = client.ApiClient(cfg)
+        _local.api = api
+    return api
+
+
+def reset_client() -> None:
+    _local.api = None
+
+
+class KubeGateway:
+    def __init__(self) -> None:
+        api = _api_client()
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.batch = client.BatchV1Api(api)
+        self.rbac = client.RbacAuthorizationV1Api(api)
+        self._timeout = 20
+
+    # --- namespaces -------------------------------------------------------------
+    def ensure_namespace(self, name: str, store_id: int, owner_id: int, engine: str) -> bool:
+        """Create the store's namespace, or adopt it if it is already this store's. Returns True if created."""
+        labels = {
+            LABEL_MANAGED_BY: MANAGED_BY,
+            LABEL_STORE_ID: str(store_id),
+            LABEL_OWNER_ID: str(owner_id),
+            LABEL_ENGINE: engine,
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+        }
+        existing = self.get_namespace(name)
+        if existing is not None:
+            have = existing.metadata.labels or {}
+            if have.get(LABEL_STORE_ID) != str(store_id) or have.get(LABEL_MANAGED_BY) != MANAGED_BY:
+                raise NamespaceConflict(
+                    f"Namespace {name} already exists and does not belong to this store; "
+                    "an operator must remove or rename it."
+                )
+            if existing.status and existing.status.phase == "Terminating":
+                raise KubeError(f"Namespace {name} is still being deleted; waiting for it to go.", temporary=True)
+            return False
+        body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+        try:
+            self.core.create_namespace(body, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 409:  # created by a concurrent run of the same step: adopt on the next pass
+                raise KubeError(f"Namespace {name} appeared concurrently; re-checking.", temporary=True) from exc
+            raise _classify(exc, f"create namespace {name}") from exc
+        except Exception as exc:
+            raise _classify(exc, f"create namespace {name}") from exc
+        return True
+
+    def get_namespace(self, name: str):
+        try:
+            return self.core.read_namespace(name, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _classify(exc, f"read namespace {name}") from exc
+        except Exception as exc:
+            raise _classify(exc, f"read namespace {name}") from exc
+
+    def list_managed_namespaces(self) -> dict[str, dict[str, str]]:
+        try:
+            items = self.core.list_namespace(label_selector=MANAGED_SELECTOR, _request_timeout=self._timeout).items
+        except Exception as exc:
+            raise _classify(exc, "list namespaces") from exc
+        return {ns.metadata.name: dict(ns.metadata.labels or {}) for ns in items}
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete a store namespace. Refuses namespaces without our managed-by label."""
+        ns = self.get_namespace(name)
+        if ns is None:
+            return
+        if (ns.metadata.labels or {}).get(LABEL_MANAGED_BY) != MANAGED_BY:
+            raise NotManaged(f"Refusing to delete namespace {name}: it is not managed by the store orchestrator.")
+        try:
+            self.core.delete_namespace(name, propagation_policy="Foreground", _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise _classify(exc, f"delete namespace {name}") from exc
+        except Exception as exc:
+            raise _classify(exc, f"delete namespace {name}") from exc
+
+    def relabel_namespace(self, name: str, labels: dict[str, str | None]) -> None:
+        try:
+            self.core.patch_namespace(name, {"metadata": {"labels": labels}}, _request_timeout=self._timeout)
+        except Exception as exc:
+            raise _classify(exc, f"label namespace {name}") from exc
+
+    def leftover_volumes(self, namespace: str) -> list[str]:
+        """PersistentVolumes still bound to claims of this namespace."""
+        try:
+            pvs = self.core.list_persistent_volume(_request_timeout=self._timeout).items
+        except Exception as exc:
+            raise _classify(exc, "list persistent volumes") from exc
+        return [pv.metadata.name for pv in pvs if pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace]
+
+    # --- access -----------------------------------------------------------------
+    def ensure_role_binding(self, namespace: str) -> None:
+        """Grant the orchestrator's ServiceAccount the store ClusterRole inside this namespace only."""
+        role = settings.STORE_NAMESPACE_CLUSTERROLE
+        if not role:
+            return
+        sa_namespace, _, sa_name = settings.ORCHESTRATOR_SERVICE_ACCOUNT.partition(":")
+        body = client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name=ROLE_BINDING_NAME, labels={LABEL_MANAGED_BY: MANAGED_BY}),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name=sa_name, namespace=sa_namespace)],
+        )
+        try:
+            self.rbac.create_namespaced_role_binding(namespace, body, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise _classify(exc, f"bind the store role in {namespace}") from exc
+        except Exception as exc:
+            raise _classify(exc, f"bind the store role in {namespace}") from exc
+
+    # --- credentials ------------------------------------------------------------
+    def ensure_credentials(self, namespace: str, name: str, engine: str, labels: dict[str, str]) -> bool:
+        """Create the store's credentials Secret with fresh random values; never regenerate existing ones.
+
+        Returns True if the Secret was created. Values exist only here and in the cluster.
+        """
+        keys = SECRET_KEYS[engine]
+        try:
+            current = self.core.read_namespaced_secret(name, namespace, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise _classify(exc, f"read Secret {name}") from exc
+            current = None
+        except Exception as exc:
+            raise _classify(exc, f"read Secret {name}") from exc
+        if current is not None:
+            missing = [k for k in keys if k not in (current.data or {})]
+            if missing:
+                patch = {"stringData": {k: secrets.token_urlsafe(32) for k in missing}}
+                try:
+                    self.core.patch_namespaced_secret(name, namespace, patch, _request_timeout=self._timeout)
+                except Exception as exc:
+                    raise _classify(exc, f"complete Secret {name}") from exc
+            return False
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name, labels=labels),
+            type="Opaque",
+            string_data={k: secrets.token_urlsafe(32) for k in keys},
+        )
+        try:
+            self.core.create_namespaced_secret(namespace, body, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise _classify(exc, f"create Secret {name}") from exc
+        except Exception as exc:
+            raise _classify(exc, f"create Secret {name}") from exc
+        return True
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _classify(exc, f"read Secret {name}") from exc
+        except Exception as exc:
+            raise _classify(exc, f"read Secret {name}") from exc
+        raw = (secret.data or {}).get(key)
+        return base64.b64decode(raw).decode() if raw else None
+
+    # --- readiness --------------------------------------------------------------
+    def readiness(self, namespace: str, release: str) -> Readiness:
+        """Every Deployment/StatefulSet of the release available and every Job complete."""
+        selector = f"app.kubernetes.io/instance={release}"
+        try:
+            deployments = self.apps.list_namespaced_deployment(namespace, label_selector=selector,
+                                                               _request_timeout=self._timeout).items
+            statefulsets = self.apps.list_namespaced_stateful_set(namespace, label_selector=selector,
+                                                                  _request_timeout=self._timeout).items
+            jobs = self.batch.list_namespaced_job(namespace, label_selector=selector,
+                                                  _request_timeout=self._timeout).items
+        except Exception as exc:
+            raise _classify(exc, f"read workloads in {namespace}") from exc
+        waiting: list[str] = []
+        failed: list[str] = []
+        for d in deployments:
+            want = d.spec.replicas if d.spec.replicas is not None else 1
+            st = d.status
+            if (st.observed_generation or 0) < d.metadata.generation or (st.available_replicas or 0) < want \
+                    or (st.updated_replicas or 0) < want:
+                waiting.append(f"deployment/{d.metadata.name}")
+        for s in statefulsets:
+            want = s.spec.replicas if s.spec.replicas is not None else 1
+            st = s.status
+            if (st.observed_generation or 0) < s.metadata.generation or (st.ready_replicas or 0) < want:
+                waiting.append(f"statefulset/{s.metadata.name}")
+        for j in jobs:
+            conditions = {c.type: c.status for c in (j.status.conditions or [])}
+            if conditions.get("Failed") == "True":
+                failed.append(f"job/{j.metadata.name}")
+            elif conditions.get("Complete") != "True":
+                waiting.append(f"job/{j.metadata.name}")
+        if not (deployments or statefulsets):
+            waiting.append("the release's workloads to appear")
+        return Readiness(ready=not waiting and not failed, waiting=waiting, failed=failed)

@@ -1,0 +1,226 @@
+"""The domain's records: stores, their progress timeline, the audit log, quotas, orphans."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+class Engine(models.TextChoices):
+    WOOCOMMERCE = "woocommerce", "WooCommerce"
+    MEDUSA = "medusa", "Medusa"
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROVISIONING = "provisioning", "Provisioning"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    DELETING = "deleting", "Deleting"
+    DELETED = "deleted", "Deleted"
+
+
+# States in which a store counts against its owner's quota and owns its address.
+LIVE_STATUSES = [Status.PENDING, Status.PROVISIONING, Status.READY, Status.FAILED, Status.DELETING]
+# States a worker is expected to move forward; the reconciler resumes them.
+ACTIVE_STATUSES = [Status.PENDING, Status.PROVISIONING, Status.DELETING]
+
+
+class StoreQuerySet(models.QuerySet["Store"]):
+    def live(self) -> StoreQuerySet:
+        return self.exclude(status=Status.DELETED)
+
+    def for_user(self, user) -> StoreQuerySet:
+        """Stores this user may see: staff see all, everyone else only their own."""
+        if user.is_staff:
+            return self
+        return self.filter(owner=user)
+
+
+class Store(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stores")
+    name = models.CharField(max_length=40)
+    slug = models.CharField(max_length=40, help_text="DNS label; the store answers at <slug>.<base domain>.")
+    engine = models.CharField(max_length=20, choices=Engine.choices)
+    namespace = models.CharField(max_length=63, unique=True, null=True, blank=True)
+    release_name = models.CharField(max_length=53, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_message = models.TextField(blank=True)
+    failure_reason = models.CharField(max_length=40, blank=True, help_text="Short category, for metrics.")
+    helm_revision = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Worker attempts at the current operation.")
+    # While a task holds the store's advisory lock, the lock proves someone is working on it;
+    # between tasks (a readiness check waiting in the queue) this lease does.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    provisioning_started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StoreQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slug"], condition=~Q(status="deleted"), name="store_slug_unique_while_live"
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.engine}, {self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("store-detail", args=[self.pk])
+
+    @property
+    def host(self) -> str:
+        return f"{self.slug}.{settings.STORE_BASE_DOMAIN}"
+
+    @property
+    def url(self) -> str:
+        return f"{settings.STORE_URL_SCHEME}://{self.host}/"
+
+    @property
+    def admin_url(self) -> str:
+        return self.url + ("wp-admin/" if self.engine == Engine.WOOCOMMERCE else "app/")
+
+    @property
+    def secret_name(self) -> str:
+        return f"{self.release_name}-credentials"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status != Status.DELETED
+
+    @property
+    def can_retry(self) -> bool:
+        return self.status == Status.FAILED
+
+    @property
+    def can_delete(self) -> bool:
+        return self.status in (Status.PENDING, Status.PROVISIONING, Status.READY, Status.FAILED)
+
+
+class StoreEvent(models.Model):
+    """One line of a store's progress timeline."""
+
+    class Step(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        NAMESPACE = "namespace", "Namespace"
+        SECRETS = "secrets", "Secrets"
+        HELM_INSTALL = "helm_install", "Helm install"
+        REPAIR = "repair", "Release repair"
+        WORKLOADS = "workloads", "Workloads ready"
+        SMOKE_TEST = "smoke_test", "Smoke test"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        RETRY = "retry", "Retry"
+        TEARDOWN_RELEASE = "teardown_release", "Uninstall release"
+        TEARDOWN_NAMESPACE = "teardown_namespace", "Delete namespace"
+        DELETED = "deleted", "Deleted"
+        DRIFT = "drift", "Drift"
+
+    class Outcome(models.TextChoices):
+        STARTED = "started", "Started"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        WAITING = "waiting", "Waiting"
+        INFO = "info", "Info"
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    step = models.CharField(max_length=30, choices=Step.choices)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.step}: {self.outcome}"
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class AuditEntry(models.Model):
+    """Who did what to which store, when, from where, with what outcome. Never changed."""
+
+    class Action(models.TextChoices):
+        STORE_CREATE = "store.create", "Create store"
+        STORE_DELETE = "store.delete", "Delete store"
+        STORE_RETRY = "store.retry", "Retry store"
+        STORE_FAILED = "store.failed", "Store failed"
+        STORE_READY = "store.ready", "Store ready"
+        STORE_REPAIR = "store.repair", "Release repaired"
+        STORE_CREDENTIALS = "store.credentials", "Credentials viewed"
+        QUOTA_DENIED = "quota.denied", "Quota denied"
+        RATE_LIMITED = "ratelimit.denied", "Rate limited"
+        LOGIN_FAILED = "auth.login_failed", "Login failed"
+        ORPHAN_ADOPT = "orphan.adopt", "Orphan adopted"
+        ORPHAN_DELETE = "orphan.delete", "Orphan deleted"
+        TOKEN_CREATE = "token.create", "API token created"
+        TOKEN_REVOKE = "token.revoke", "API token revoked"
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        DENIED = "denied", "Denied"
+        FAILED = "failed", "Failed"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True, help_text="Username at the time; 'system' for workers.")
+    address = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries")
+    store_name = models.CharField(max_length=63, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.outcome}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit entries are append-only.")
+
+
+class UserQuota(models.Model):
+    """A per-user override of STORES_PER_USER."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="store_quota")
+    max_stores = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.max_stores} stores"
+
+
+class OrphanNamespace(models.Model):
+    """A namespace labelled as ours that no live store accounts for. Reported, never auto-deleted."""
+
+    name = models.CharField(max_length=63, unique=True)
+    labels = models.JSONField(default=dict)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,190 @@
+"""What users and staff can do to stores. Every rule is decided here, once.
+
+Views, API views and admin actions call these functions; each one changes state
+in a single transaction, writes its audit entry, and queues the worker on commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import audit
+from .kube import SECRET_KEYS, KubeError, KubeGateway
+from .models import LIVE_STATUSES, AuditEntry, Engine, OrphanNamespace, Status, Store, StoreEvent, UserQuota
+from .naming import namespace_for, release_for, slug_for
+
+
+class ServiceError(Exception):
+    """A request that cannot be done as asked; the message says why and what to do."""
+
+    status_code = 400
+
+
+class QuotaExceeded(ServiceError):
+    status_code = 403
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class Unavailable(ServiceError):
+    status_code = 503
+
+
+def store_limit(user) -> int:
+    quota = UserQuota.objects.filter(user=user).values_list("max_stores", flat=True).first()
+    return quota if quota is not None else settings.STORES_PER_USER
+
+
+def live_store_count(user) -> int:
+    return Store.objects.filter(owner=user, status__in=LIVE_STATUSES).count()
+
+
+def validate_engine(engine) -> str:
+    if engine not in Engine.values:
+        choices = ", ".join(Engine.values)
+        raise ValidationError(f"Unknown engine {engine!r}; choose one of: {choices}.")
+    return engine
+
+
+def add_event(store: Store, step: str, outcome: str, message: str = "") -> StoreEvent:
+    return StoreEvent.objects.create(store=store, step=step, outcome=outcome, message=message[:2000])
+
+
+def create_store(user, name, engine, request=None) -> Store:
+    """Validate, check quota atomically, record, and queue provisioning after commit."""
+    slug = slug_for(name)
+    validate_engine(engine)
+    try:
+        with transaction.atomic():
+            # Serialise this user's creates on their user row, so N concurrent requests
+            # can never slip past the quota between the count and the insert.
+            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+            limit = store_limit(user)
+            used = live_store_count(user)
+            if used >= limit:
+                raise QuotaExceeded(
+                    f"You have {used} of {limit} stores allowed; delete a store before creating another."
+                )
+            if Store.objects.live().filter(slug=slug).exists():
+                raise Conflict(f"The address {slug}.{settings.STORE_BASE_DOMAIN} is taken; choose another name.")
+            store = Store.objects.create(owner=user, name=name.strip(), slug=slug, engine=engine)
+            store.namespace = namespace_for(store.pk, slug)
+            store.release_name = release_for(store.pk, slug)
+            store.save(update_fields=["namespace", "release_name"])
+            add_event(store, StoreEvent.Step.REQUESTED, StoreEvent.Outcome.INFO, f"{store.get_engine_display()} store requested")
+            audit.record(AuditEntry.Action.STORE_CREATE, request=request, actor=user, store=store, engine=engine)
+            _enqueue_provision(store.pk)
+    except QuotaExceeded as exc:
+        audit.record(AuditEntry.Action.QUOTA_DENIED, outcome=AuditEntry.Outcome.DENIED, request=request,
+                     actor=user, name=str(name)[:40], engine=str(engine)[:20], reason=str(exc))
+        raise
+    except IntegrityError as exc:
+        # Another user's concurrent create took the same address between check and insert.
+        raise Conflict(f"The address {slug}.{settings.STORE_BASE_DOMAIN} is taken; choose another name.") from exc
+    return store
+
+
+def delete_store(store: Store, actor, request=None) -> Store:
+    """Mark the store for teardown (compare-and-swap on its status) and queue the worker."""
+    with transaction.atomic():
+        won = Store.objects.filter(pk=store.pk, status__in=[Status.PENDING, Status.PROVISIONING, Status.READY,
+                                                            Status.FAILED]).update(
+            status=Status.DELETING, status_message="Deletion requested", attempts=0, lease_expires_at=None,
+            updated_at=timezone.now(),
+        )
+        store.refresh_from_db()
+        if not won:
+            if store.status in (Status.DELETING, Status.DELETED):
+                return store  # already on its way: deleting twice is harmless
+            raise Conflict(f"The store cannot be deleted while it is {store.status}.")
+        add_event(store, StoreEvent.Step.TEARDOWN_RELEASE, StoreEvent.Outcome.STARTED, "Deletion requested")
+        audit.record(AuditEntry.Action.STORE_DELETE, request=request, actor=actor, store=store)
+        _enqueue_teardown(store.pk)
+    return store
+
+
+def retry_store(store: Store, actor, request=None) -> Store:
+    """Send a failed store back to provisioning."""
+    with transaction.atomic():
+        won = Store.objects.filter(pk=store.pk, status=Status.FAILED).update(
+            status=Status.PENDING, status_message="Retry requested", failure_reason="", attempts=0,
+            lease_expires_at=None, updated_at=timezone.now(),
+        )
+        store.refresh_from_db()
+        if not won:
+            raise Conflict(f"Only a failed store can be retried; this one is {store.status}.")
+        add_event(store, StoreEvent.Step.RETRY, StoreEvent.Outcome.INFO, "Retry requested")
+        audit.record(AuditEntry.Action.STORE_RETRY, request=request, actor=actor, store=store)
+        _enqueue_provision(store.pk)
+    return store
+
+
+@dataclass
+class Credentials:
+    username: str
+    password: str
+    admin_url: str
+
+
+def reveal_credentials(store: Store, actor, request=None) -> Credentials:
+    """Read the store's admin password from its Kubernetes Secret for the owner; audited."""
+    if store.status in (Status.DELETING, Status.DELETED) or not store.namespace:
+        raise Conflict("This store has no credentials any more.")
+    try:
+        password = KubeGateway().read_secret_value(store.namespace, store.secret_name, "admin-password")
+    except KubeError as exc:
+        raise Unavailable(f"The cluster could not be reached to read the credentials ({exc}); try again.") from exc
+    if password is None:
+        raise Conflict("The credentials are not created yet; wait until provisioning has passed the secrets step.")
+    audit.record(AuditEntry.Action.STORE_CREDENTIALS, request=request, actor=actor, store=store)
+    username = "admin" if store.engine == Engine.WOOCOMMERCE else admin_email(store)
+    return Credentials(username=username, password=password, admin_url=store.admin_url)
+
+
+def admin_email(store: Store) -> str:
+    return f"admin@{store.host}"
+
+
+def _enqueue_provision(store_id: int) -> None:
+    from .tasks import provision_store
+
+    transaction.on_commit(lambda: provision_store.delay(store_id))
+
+
+def _enqueue_teardown(store_id: int) -> None:
+    from .tasks import teardown_store
+
+    transaction.on_commit(lambda: teardown_store.delay(store_id))
+
+
+# --- staff: orphans ---------------------------------------------------------------------
+
+def adopt_orphan(orphan: OrphanNamespace, staff, request=None) -> None:
+    """Mark an orphan as known: relabel it so it is no longer reported. It is left in place."""
+    KubeGateway().relabel_namespace(orphan.name, {"app.kubernetes.io/managed-by": "adopted-by-operator"})
+    audit.record(AuditEntry.Action.ORPHAN_ADOPT, request=request, actor=staff, namespace=orphan.name)
+    orphan.delete()
+
+
+def delete_orphan(orphan: OrphanNamespace, staff, request=None) -> None:
+    """Delete an orphaned store namespace; only by an explicit staff action."""
+    try:
+        KubeGateway().delete_namespace(orphan.name)
+    except KubeError as exc:
+        audit.record(AuditEntry.Action.ORPHAN_DELETE, outcome=AuditEntry.Outcome.FAILED, request=request,
+                     actor=staff, namespace=orphan.name, reason=str(exc))
+        raise Unavailable(str(exc)) from exc
+    audit.record(AuditEntry.Action.ORPHAN_DELETE, request=request, actor=staff, namespace=orphan.name)
+    orphan.delete()
+
+
+def secret_keys(engine: str) -> list[str]:
+    return list(SECRET_KEYS[engine])

@@ -1,0 +1,30 @@
+"""Dashboard and API routes of the store domain."""
+
+from django.urls import include, path
+from knox import views as knox_views
+from rest_framework.routers import DefaultRouter
+
+from . import health, views
+from .api.tokens import TokenLoginView
+from .api.views import StoreViewSet
+
+router = DefaultRouter()
+router.register("stores", StoreViewSet, basename="api-store")
+
+urlpatterns = [
+    path("", views.store_list, name="store-list"),
+    path("stores/new", views.store_create, name="store-create"),
+    path("stores/<int:pk>/", views.store_detail, name="store-detail"),
+    path("stores/<int:pk>/progress", views.store_progress, name="store-progress"),
+    path("stores/<int:pk>/retry", views.store_retry, name="store-retry"),
+    path("stores/<int:pk>/delete", views.store_delete, name="store-delete"),
+    path("stores/<int:pk>/credentials", views.store_credentials, name="store-credentials"),
+    path("audit/", views.audit_log, name="audit-log"),
+    path("tokens/", views.api_tokens, name="api-tokens"),
+    path("orphans/<int:pk>", views.orphan_action, name="orphan-action"),
+    path("healthz/live", health.live, name="healthz-live"),
+    path("healthz/ready", health.ready, name="healthz-ready"),
+    path("api/auth/token/", TokenLoginView.as_view(), name="api-token-create"),
+    path("api/auth/logout/", knox_views.LogoutView.as_view(), name="api-token-revoke"),
+    path("api/", include(router.urls)),
+]

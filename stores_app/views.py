@@ -1,0 +1,180 @@
+"""The server-rendered dashboard. Each view is a thin caller of `services`."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from knox.models import AuthToken
+
+from . import audit, services
+from .forms import StoreForm
+from .models import AuditEntry, OrphanNamespace, Store
+from .ratelimits import limited
+
+
+def _get_store_for_user(request, pk: int) -> Store:
+    """The store if this user may see it; otherwise 404, so other users' stores do not leak."""
+    return get_object_or_404(Store.objects.for_user(request.user), pk=pk)
+
+
+def _error_message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
+
+
+@require_GET
+@login_required
+@limited()
+def store_list(request):
+    stores = Store.objects.for_user(request.user).live().select_related("owner")
+    context = {
+        "stores": stores,
+        "form": StoreForm(),
+        "used": services.live_store_count(request.user),
+        "limit": services.store_limit(request.user),
+        "orphans": OrphanNamespace.objects.all() if request.user.is_staff else [],
+    }
+    return render(request, "stores/list.html", context)
+
+
+@require_POST
+@login_required
+@limited("create")
+def store_create(request):
+    form = StoreForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("store-list")
+    try:
+        store = services.create_store(request.user, form.cleaned_data["name"], form.cleaned_data["engine"],
+                                      request=request)
+    except (ValidationError, services.ServiceError) as exc:
+        messages.error(request, _error_message(exc))
+        return redirect("store-list")
+    messages.success(request, f"{store.name} is being created; this page updates as it progresses.")
+    return redirect(store)
+
+
+@require_GET
+@login_required
+@limited()
+def store_detail(request, pk: int):
+    store = _get_store_for_user(request, pk)
+    return render(request, "stores/detail.html", {"store": store, "events": store.events.all()})
+
+
+@require_GET
+@login_required
+@never_cache
+def store_progress(request, pk: int):
+    """The status card and timeline alone, polled by the detail page for live updates."""
+    store = _get_store_for_user(request, pk)
+    return render(request, "stores/_progress.html", {"store": store, "events": store.events.all()})
+
+
+@require_POST
+@login_required
+@limited()
+def store_retry(request, pk: int):
+    store = _get_store_for_user(request, pk)
+    try:
+        services.retry_store(store, request.user, request=request)
+        messages.success(request, "Provisioning started again.")
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect(store)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@limited()
+def store_delete(request, pk: int):
+    store = _get_store_for_user(request, pk)
+    if request.method == "GET":
+        return render(request, "stores/confirm_delete.html", {"store": store})
+    if request.POST.get("confirm_name", "").strip() != store.name:
+        messages.error(request, "Type the store's name exactly to confirm deletion.")
+        return redirect("store-delete", pk=store.pk)
+    try:
+        services.delete_store(store, request.user, request=request)
+        messages.success(request, f"{store.name} is being deleted.")
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect(store)
+
+
+@require_POST
+@login_required
+@never_cache
+@limited()
+def store_credentials(request, pk: int):
+    store = _get_store_for_user(request, pk)
+    if store.owner_id != request.user.pk:
+        raise Http404  # credentials are the owner's alone, staff included
+    try:
+        credentials = services.reveal_credentials(store, request.user, request=request)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+        return redirect(store)
+    response = render(request, "stores/credentials.html", {"store": store, "credentials": credentials})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@login_required
+@limited()
+def audit_log(request):
+    entries = AuditEntry.objects.select_related("store")
+    if not request.user.is_staff:
+        entries = entries.filter(Q(store__owner=request.user) | Q(actor=request.user))
+    return render(request, "stores/audit.html", {"entries": entries[:200]})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@limited()
+def api_tokens(request):
+    new_token = None
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            revoked, _ = AuthToken.objects.filter(user=request.user, token_key=request.POST["revoke"]).delete()
+            if revoked:
+                audit.record(AuditEntry.Action.TOKEN_REVOKE, request=request)
+                messages.success(request, "Token revoked.")
+        else:
+            _, new_token = AuthToken.objects.create(user=request.user)
+            audit.record(AuditEntry.Action.TOKEN_CREATE, request=request)
+    tokens = AuthToken.objects.filter(user=request.user).order_by("-created")
+    return render(request, "stores/tokens.html", {"tokens": tokens, "new_token": new_token})
+
+
+@require_POST
+@staff_member_required
+def orphan_action(request, pk: int):
+    orphan = get_object_or_404(OrphanNamespace, pk=pk)
+    action = request.POST.get("action")
+    try:
+        if action == "adopt":
+            services.adopt_orphan(orphan, request.user, request=request)
+            messages.success(request, f"Namespace {orphan.name} adopted: it is kept and no longer reported.")
+        elif action == "delete" and request.POST.get("confirm_name") == orphan.name:
+            services.delete_orphan(orphan, request.user, request=request)
+            messages.success(request, f"Namespace {orphan.name} is being deleted.")
+        else:
+            messages.error(request, "Choose adopt, or delete and type the namespace name to confirm.")
+    except Exception as exc:  # a cluster error is shown to the operator, not raised as a 500
+        messages.error(request, f"Could not change {orphan.name}: {exc}")
+    return redirect("store-list")
+
+
