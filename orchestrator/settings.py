@@ -229,6 +229,7 @@ WORKER_HEARTBEAT_FILE = env("WORKER_HEARTBEAT_FILE", "/tmp/store-orchestrator-wo
 # --- Abuse limits ----------------------------------------------------------------
 RATELIMIT_DEFAULT = env("RATELIMIT_DEFAULT", "100/15m")
 RATELIMIT_CREATE = env("RATELIMIT_CREATE", "10/15m")
+RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", "20/15m")  # per address, on login forms and token requests
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_USE_CACHE = "default"
 # How many proxies in front of us append to X-Forwarded-For; 0 trusts none of it.

@@ -8,7 +8,8 @@ from .naming import slug_for
 
 
 class StoreForm(forms.Form):
-    name = forms.CharField(max_length=200, strip=True, help_text="Letters, digits, spaces and hyphens; 3–40 characters.")
+    # Not "required": an empty name gets the same explanatory message as any other bad name.
+    name = forms.CharField(max_length=200, strip=True, required=False, help_text="Letters, digits, spaces and hyphens; 3–40 characters.")
     engine = forms.ChoiceField(choices=Engine.choices, initial=Engine.WOOCOMMERCE)
 
     def clean_name(self):

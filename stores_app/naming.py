@@ -38,7 +38,7 @@ def slug_for(name: str) -> str:
             "and must start and end with a letter or digit."
         )
     slug = re.sub(r"[ -]+", "-", name.lower())
-    if not _DNS_LABEL_RE.match(slug) or slug.startswith("xn--"):
+    if not _DNS_LABEL_RE.match(slug):
         raise ValidationError(f"'{name}' would not make a valid web address; use letters and digits.")
     if slug in RESERVED_SLUGS:
         raise ValidationError(f"'{slug}' is reserved by the platform; choose another name.")

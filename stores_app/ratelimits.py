@@ -30,7 +30,9 @@ def client_address(request) -> str:
     return meta.get("REMOTE_ADDR") or "0.0.0.0"
 
 
-def _key(_group, request) -> str:
+def _key(group, request) -> str:
+    if group == "stores:login":
+        return f"ip:{client_address(request)}"  # before authentication: password guessing is per address
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
@@ -38,7 +40,7 @@ def _key(_group, request) -> str:
 
 
 def _rate(scope: str) -> str:
-    return settings.RATELIMIT_CREATE if scope == "create" else settings.RATELIMIT_DEFAULT
+    return {"create": settings.RATELIMIT_CREATE, "login": settings.RATELIMIT_LOGIN}.get(scope, settings.RATELIMIT_DEFAULT)
 
 
 def check(request, scope: str) -> int | None:
@@ -84,6 +86,19 @@ def limited(*scopes: str):
         return wrapper
 
     return decorator
+
+
+class ThrottleFirstMixin:
+    """Check rate limits before permissions, so anonymous and unauthorised callers are limited too."""
+
+    def check_permissions(self, request):
+        self.check_throttles(request)
+        self._throttles_checked = True
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        if not getattr(self, "_throttles_checked", False):
+            super().check_throttles(request)
 
 
 class UserRateThrottle(BaseThrottle):

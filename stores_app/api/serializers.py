@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from ..models import Engine, Store, StoreEvent
+from ..naming import slug_for
 
 
 class StoreEventSerializer(serializers.ModelSerializer):
@@ -29,8 +31,16 @@ class StoreSerializer(serializers.ModelSerializer):
 
 
 class StoreCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, help_text="3–40 ASCII letters, digits, spaces or hyphens.")
+    name = serializers.CharField(max_length=200, allow_blank=True, trim_whitespace=False,
+                                 help_text="3–40 ASCII letters, digits, spaces or hyphens.")
     engine = serializers.ChoiceField(choices=Engine.choices)
+
+    def validate_name(self, value: str) -> str:
+        try:
+            slug_for(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value.strip()
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):

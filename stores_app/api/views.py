@@ -10,10 +10,11 @@ from rest_framework.response import Response
 
 from .. import services
 from ..models import Store
+from ..ratelimits import ThrottleFirstMixin
 from .serializers import CredentialsSerializer, StoreCreateSerializer, StoreEventSerializer, StoreSerializer
 
 
-class StoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class StoreViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Stores of the calling user (staff: all). Another user's store answers 404."""
 
     serializer_class = StoreSerializer

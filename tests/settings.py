@@ -1,0 +1,25 @@
+"""Test settings: the real Postgres and Redis, but separate Redis databases for cache and broker,
+fast reconciliation timings, and a worker subprocess that uses the test database."""
+
+import os
+
+from orchestrator.settings import *  # noqa: F403
+from orchestrator.settings import DATABASES, REDIS_URL
+
+_redis_base = REDIS_URL.rsplit("/", 1)[0]
+CACHES["default"]["LOCATION"] = f"{_redis_base}/1"  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = "test"  # noqa: F405
+CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", f"{_redis_base}/2")
+
+# A Celery worker started by the tests runs in another process against the test database.
+if os.environ.get("ORCHESTRATOR_TEST_WORKER"):
+    DATABASES["default"]["NAME"] = "test_" + DATABASES["default"]["NAME"]
+
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # live-server threads must not keep the test database open
+STORE_BASE_DOMAIN = "stores.test"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests only
+LOG_FORMAT = "text"
+HELM_STALE_PENDING_SECONDS = int(os.environ.get("HELM_STALE_PENDING_SECONDS", "5"))
+RECONCILE_INTERVAL_SECONDS = 5
+CELERY_BEAT_SCHEDULE = {}
+WORKER_HEARTBEAT_FILE = os.environ.get("WORKER_HEARTBEAT_FILE", "/tmp/store-orchestrator-test-heartbeat")
