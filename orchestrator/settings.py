@@ -224,7 +224,8 @@ READY_TIMEOUT_SECONDS = env_int("READY_TIMEOUT_SECONDS", 20 * 60)
 READY_CHECK_INTERVAL_SECONDS = env_int("READY_CHECK_INTERVAL_SECONDS", 2)
 TEARDOWN_TIMEOUT_SECONDS = env_int("TEARDOWN_TIMEOUT_SECONDS", 10 * 60)
 RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 60)
-WORKER_HEARTBEAT_FILE = env("WORKER_HEARTBEAT_FILE", "/tmp/store-orchestrator-worker-heartbeat")
+# In the pod /tmp is a private emptyDir; the probe reads the same path.
+WORKER_HEARTBEAT_FILE = env("WORKER_HEARTBEAT_FILE", "/tmp/store-orchestrator-worker-heartbeat")  # noqa: S108
 
 # --- Abuse limits ----------------------------------------------------------------
 RATELIMIT_DEFAULT = env("RATELIMIT_DEFAULT", "100/15m")

@@ -25,8 +25,12 @@ def record(
     store: Store | None = None,
     **details: Any,
 ) -> AuditEntry:
-    if actor is None and request is not None and getattr(request, "user", None) is not None \
-            and request.user.is_authenticated:
+    if (
+        actor is None
+        and request is not None
+        and getattr(request, "user", None) is not None
+        and request.user.is_authenticated
+    ):
         actor = request.user
     return AuditEntry.objects.create(
         action=action,

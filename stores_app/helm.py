@@ -51,7 +51,7 @@ class ReleaseStatus:
     def age_seconds(self) -> float:
         if self.updated is None:
             return float("inf")
-        return (dt.datetime.now(dt.timezone.utc) - self.updated).total_seconds()
+        return (dt.datetime.now(dt.UTC) - self.updated).total_seconds()
 
 
 # Helm's messages that say "try again later": locks, timeouts, an unreachable or busy API server.
@@ -84,8 +84,15 @@ def classify(exc: BaseException) -> HelmError:
         message = _first_line(text)
         if isinstance(exc, (helm_errors.ConnectionError, helm_errors.CommandCancelledError)):
             return HelmError(message, temporary=True)
-        if isinstance(exc, (helm_errors.FailedToRenderChartError, helm_errors.ChartNotFoundError,
-                            helm_errors.InvalidResourceError, helm_errors.ResourceAlreadyExistsError)):
+        if isinstance(
+            exc,
+            (
+                helm_errors.FailedToRenderChartError,
+                helm_errors.ChartNotFoundError,
+                helm_errors.InvalidResourceError,
+                helm_errors.ResourceAlreadyExistsError,
+            ),
+        ):
             return HelmError(message, temporary=False)
         if _TEMPORARY.search(text):
             return HelmError(message, temporary=True)
@@ -99,7 +106,7 @@ def classify(exc: BaseException) -> HelmError:
 
 def _parse_time(value) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if not value:
         return None
     try:
@@ -192,7 +199,10 @@ class HelmGateway:
     def rollback(self, namespace: str, release: str) -> None:
         self._run(
             self.client._command.rollback(
-                release, None, namespace=namespace, cleanup_on_fail=True,
+                release,
+                None,
+                namespace=namespace,
+                cleanup_on_fail=True,
                 timeout=f"{settings.HELM_TIMEOUT_SECONDS}s",
             )
         )
@@ -215,8 +225,11 @@ class HelmGateway:
         """Run the chart's `helm test` hook (the store's order smoke test)."""
         timeout = settings.HELM_TEST_TIMEOUT_SECONDS
         self._run(
-            self.client._command.run(
-                ["test", release, "--namespace", namespace, "--timeout", f"{timeout}s", "--logs"]
-            ),
+            self.client._command.run(["test", release, "--namespace", namespace, "--timeout", f"{timeout}s", "--logs"]),
             timeout=timeout + 30,
         )
+
+
+def reset_clients() -> None:
+    """Forget this thread's pyhelm3 client (after HELM_BIN or KUBECONFIG changed)."""
+    _clients.__dict__.clear()

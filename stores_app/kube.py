@@ -29,8 +29,19 @@ MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 ROLE_BINDING_NAME = "store-orchestrator"
 
 # Keys each engine's chart reads from its existingSecret (see docs/CONVENTIONS.md).
-_WP_SALTS = [f"wordpress-{k}" for k in ("auth-key", "secure-auth-key", "logged-in-key", "nonce-key",
-                                          "auth-salt", "secure-auth-salt", "logged-in-salt", "nonce-salt")]
+_WP_SALTS = [
+    f"wordpress-{k}"
+    for k in (
+        "auth-key",
+        "secure-auth-key",
+        "logged-in-key",
+        "nonce-key",
+        "auth-salt",
+        "secure-auth-salt",
+        "logged-in-salt",
+        "nonce-salt",
+    )
+]
 SECRET_KEYS = {
     "woocommerce": ["admin-password", "db-password", "db-root-password", *_WP_SALTS],
     "medusa": ["admin-password", "db-password", "redis-password", "jwt-secret", "cookie-secret"],
@@ -97,6 +108,7 @@ def _api_client() -> client.ApiClient:
 
 
 def reset_client() -> None:
+    """Forget this thread's API client (after KUBECONFIG changed)."""
     _local.api = None
 
 
@@ -266,12 +278,15 @@ class KubeGateway:
         """Every Deployment/StatefulSet of the release available and every Job complete."""
         selector = f"app.kubernetes.io/instance={release}"
         try:
-            deployments = self.apps.list_namespaced_deployment(namespace, label_selector=selector,
-                                                               _request_timeout=self._timeout).items
-            statefulsets = self.apps.list_namespaced_stateful_set(namespace, label_selector=selector,
-                                                                  _request_timeout=self._timeout).items
-            jobs = self.batch.list_namespaced_job(namespace, label_selector=selector,
-                                                  _request_timeout=self._timeout).items
+            deployments = self.apps.list_namespaced_deployment(
+                namespace, label_selector=selector, _request_timeout=self._timeout
+            ).items
+            statefulsets = self.apps.list_namespaced_stateful_set(
+                namespace, label_selector=selector, _request_timeout=self._timeout
+            ).items
+            jobs = self.batch.list_namespaced_job(
+                namespace, label_selector=selector, _request_timeout=self._timeout
+            ).items
         except Exception as exc:
             raise _classify(exc, f"read workloads in {namespace}") from exc
         waiting: list[str] = []
@@ -279,8 +294,11 @@ class KubeGateway:
         for d in deployments:
             want = d.spec.replicas if d.spec.replicas is not None else 1
             st = d.status
-            if (st.observed_generation or 0) < d.metadata.generation or (st.available_replicas or 0) < want \
-                    or (st.updated_replicas or 0) < want:
+            if (
+                (st.observed_generation or 0) < d.metadata.generation
+                or (st.available_replicas or 0) < want
+                or (st.updated_replicas or 0) < want
+            ):
                 waiting.append(f"deployment/{d.metadata.name}")
         for s in statefulsets:
             want = s.spec.replicas if s.spec.replicas is not None else 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import connection
 from django.db.models import Count
+from django.db.models.fields.json import KeyTextTransform
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from .models import AuditEntry, Store
@@ -24,44 +25,46 @@ class StoreCollector:
         yield HistogramMetricFamily("store_orchestrator_provisioning_seconds", "", labels=["engine"])
 
     def collect(self):
-        by_state = GaugeMetricFamily("store_orchestrator_stores", "Stores by state and engine",
-                                     labels=["state", "engine"])
+        by_state = GaugeMetricFamily(
+            "store_orchestrator_stores", "Stores by state and engine", labels=["state", "engine"]
+        )
         rows = Store.objects.values("status", "engine").order_by().annotate(n=Count("id"))
         for row in rows:
             by_state.add_metric([row["status"], row["engine"]], row["n"])
         yield by_state
 
         failures = GaugeMetricFamily(
-            "store_orchestrator_store_failures", "Store failures recorded, by engine and reason",
+            "store_orchestrator_store_failures",
+            "Store failures recorded, by engine and reason",
             labels=["engine", "reason"],
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT COALESCE(s.engine, ''), COALESCE(a.details->>'reason', 'unknown'), COUNT(*) "
-                f"FROM {AuditEntry._meta.db_table} a LEFT JOIN {Store._meta.db_table} s ON s.id = a.store_id "
-                "WHERE a.action = %s GROUP BY 1, 2",
-                [AuditEntry.Action.STORE_FAILED],
-            )
-            for engine, reason, count in cursor.fetchall():
-                failures.add_metric([engine, reason], count)
+        rows = (
+            AuditEntry.objects.filter(action=AuditEntry.Action.STORE_FAILED)
+            .values("store__engine", reason=KeyTextTransform("reason", "details"))
+            .order_by()
+            .annotate(n=Count("id"))
+        )
+        for row in rows:
+            failures.add_metric([row["store__engine"] or "", row["reason"] or "unknown"], row["n"])
         yield failures
 
         yield self._provisioning_histogram()
 
     def _provisioning_histogram(self):
         hist = HistogramMetricFamily(
-            "store_orchestrator_provisioning_seconds", "Seconds from request to ready, per engine",
+            "store_orchestrator_provisioning_seconds",
+            "Seconds from request to ready, per engine",
             labels=["engine"],
         )
         cases = ", ".join(f"COUNT(*) FILTER (WHERE d <= {b})" for b in BUCKETS)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT engine, {cases}, COUNT(*), COALESCE(SUM(d), 0) FROM ("
+                f"SELECT engine, {cases}, COUNT(*), COALESCE(SUM(d), 0) FROM ("  # noqa: S608 (no user input)
                 f"  SELECT engine, EXTRACT(EPOCH FROM ready_at - created_at) AS d FROM {Store._meta.db_table}"
                 "   WHERE ready_at IS NOT NULL) t GROUP BY engine"
             )
             for row in cursor.fetchall():
                 engine, counts, total, total_sum = row[0], row[1:-2], row[-2], row[-1]
-                buckets = [(str(b), c) for b, c in zip(BUCKETS, counts, strict=True)] + [("+Inf", total)]
+                buckets = [(str(float(b)), c) for b, c in zip(BUCKETS, counts, strict=True)] + [("+Inf", total)]
                 hist.add_metric([engine], buckets, float(total_sum))
         return hist

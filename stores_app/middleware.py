@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
@@ -28,6 +26,3 @@ class RequestSizeMiddleware:
 
 def json_error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"detail": message}, status=status, json_dumps_params={"ensure_ascii": False})
-
-
-

@@ -58,13 +58,22 @@ def _lease(store: Store, seconds: float) -> None:
 
 def _fail(store: Store, message: str, reason: str) -> Next:
     won = Store.objects.filter(pk=store.pk, status=store.status).update(
-        status=Status.FAILED, status_message=message[:2000], failure_reason=reason[:40], lease_expires_at=None,
+        status=Status.FAILED,
+        status_message=message[:2000],
+        failure_reason=reason[:40],
+        lease_expires_at=None,
         updated_at=timezone.now(),
     )
     if won:
         add_event(store, Step.FAILED, Outcome.FAILED, message)
-        audit.record(AuditEntry.Action.STORE_FAILED, outcome=AuditEntry.Outcome.FAILED, store=store,
-                     actor_name="system", reason=reason, message=message[:500])
+        audit.record(
+            AuditEntry.Action.STORE_FAILED,
+            outcome=AuditEntry.Outcome.FAILED,
+            store=store,
+            actor_name="system",
+            reason=reason,
+            message=message[:500],
+        )
         log.warning("store failed", extra={"store_id": store.pk, "reason": reason})
     return DONE
 
@@ -119,6 +128,7 @@ def _merge(base: dict, override: dict) -> dict:
 
 # --- provisioning ---------------------------------------------------------------------------
 
+
 def provision(store_id: int) -> Next:
     with store_lock(store_id) as got:
         if not got:
@@ -127,13 +137,19 @@ def provision(store_id: int) -> Next:
         if store is None or store.status not in (Status.PENDING, Status.PROVISIONING):
             return DONE
         Store.objects.filter(pk=store.pk).update(
-            status=Status.PROVISIONING, attempts=F("attempts") + 1, lease_expires_at=None,
-            provisioning_started_at=store.provisioning_started_at or timezone.now(), updated_at=timezone.now(),
+            status=Status.PROVISIONING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=None,
+            provisioning_started_at=store.provisioning_started_at or timezone.now(),
+            updated_at=timezone.now(),
         )
         store.refresh_from_db()
         if store.attempts > settings.PROVISION_MAX_ATTEMPTS:
-            return _fail(store, f"Gave up after {settings.PROVISION_MAX_ATTEMPTS} attempts: "
-                                f"{store.status_message or 'no progress'}", "attempts_exhausted")
+            return _fail(
+                store,
+                f"Gave up after {settings.PROVISION_MAX_ATTEMPTS} attempts: {store.status_message or 'no progress'}",
+                "attempts_exhausted",
+            )
         try:
             _ensure_namespace(store)
             _ensure_credentials(store)
@@ -157,15 +173,15 @@ def provision(store_id: int) -> Next:
 def _ensure_namespace(store: Store) -> None:
     created = KubeGateway().ensure_namespace(store.namespace, store.pk, store.owner_id, store.engine)
     KubeGateway().ensure_role_binding(store.namespace)
-    _event_once(store, Step.NAMESPACE, Outcome.SUCCEEDED,
-                f"Namespace {store.namespace} {'created' if created else 'in place'}")
+    _event_once(
+        store, Step.NAMESPACE, Outcome.SUCCEEDED, f"Namespace {store.namespace} {'created' if created else 'in place'}"
+    )
 
 
 def _ensure_credentials(store: Store) -> None:
     labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_STORE_ID: str(store.pk), LABEL_ENGINE: store.engine}
     created = KubeGateway().ensure_credentials(store.namespace, store.secret_name, store.engine, labels)
-    _event_once(store, Step.SECRETS, Outcome.SUCCEEDED,
-                "Credentials generated" if created else "Credentials in place")
+    _event_once(store, Step.SECRETS, Outcome.SUCCEEDED, "Credentials generated" if created else "Credentials in place")
 
 
 def _ensure_release(store: Store) -> None:
@@ -211,6 +227,7 @@ def _record_revision(store: Store, revision: int | None, message: str) -> None:
 
 # --- readiness ------------------------------------------------------------------------------
 
+
 def check_ready(store_id: int) -> Next:
     with store_lock(store_id) as got:
         if not got:
@@ -230,8 +247,11 @@ def check_ready(store_id: int) -> Next:
             return _fail(store, f"Setup did not complete: {readiness.summary()}", "setup_job")
         if not readiness.ready:
             if elapsed > settings.READY_TIMEOUT_SECONDS:
-                return _fail(store, f"Not ready after {settings.READY_TIMEOUT_SECONDS // 60} minutes: "
-                                    f"{readiness.summary()}", "timeout")
+                return _fail(
+                    store,
+                    f"Not ready after {settings.READY_TIMEOUT_SECONDS // 60} minutes: {readiness.summary()}",
+                    "timeout",
+                )
             return _wait(store, readiness.summary().capitalize(), Step.WORKLOADS, elapsed)
         _event_once(store, Step.WORKLOADS, Outcome.SUCCEEDED, "All workloads ready and setup jobs complete")
         if settings.STORE_SMOKE_TEST:
@@ -256,8 +276,13 @@ def _wait(store: Store, message: str, step: str, elapsed: float) -> Next:
 
 def _mark_ready(store: Store) -> Next:
     won = Store.objects.filter(pk=store.pk, status=Status.PROVISIONING).update(
-        status=Status.READY, status_message="Ready", failure_reason="", attempts=0, ready_at=timezone.now(),
-        lease_expires_at=None, updated_at=timezone.now(),
+        status=Status.READY,
+        status_message="Ready",
+        failure_reason="",
+        attempts=0,
+        ready_at=timezone.now(),
+        lease_expires_at=None,
+        updated_at=timezone.now(),
     )
     if won:
         add_event(store, Step.READY, Outcome.SUCCEEDED, f"Store ready at {store.url}")
@@ -266,6 +291,7 @@ def _mark_ready(store: Store) -> Next:
 
 
 # --- teardown -------------------------------------------------------------------------------
+
 
 def teardown(store_id: int) -> Next:
     with store_lock(store_id) as got:
@@ -294,8 +320,12 @@ def _teardown_step(store: Store) -> Next:
     namespace = kube.get_namespace(store.namespace) if store.namespace else None
     if namespace is not None and namespace.status.phase != "Terminating":
         removed = HelmGateway().uninstall(store.namespace, store.release_name)
-        _event_once(store, Step.TEARDOWN_RELEASE, Outcome.SUCCEEDED,
-                    "Release uninstalled" if removed else "No release to uninstall")
+        _event_once(
+            store,
+            Step.TEARDOWN_RELEASE,
+            Outcome.SUCCEEDED,
+            "Release uninstalled" if removed else "No release to uninstall",
+        )
         kube.delete_namespace(store.namespace)
         add_event(store, Step.TEARDOWN_NAMESPACE, Outcome.STARTED, f"Deleting namespace {store.namespace}")
         namespace = kube.get_namespace(store.namespace)
@@ -309,7 +339,10 @@ def _teardown_step(store: Store) -> Next:
         _lease(store, 2)
         return Next("teardown", 2)
     won = Store.objects.filter(pk=store.pk, status=Status.DELETING).update(
-        status=Status.DELETED, status_message="Deleted", deleted_at=timezone.now(), lease_expires_at=None,
+        status=Status.DELETED,
+        status_message="Deleted",
+        deleted_at=timezone.now(),
+        lease_expires_at=None,
         updated_at=timezone.now(),
     )
     if won:
@@ -318,6 +351,7 @@ def _teardown_step(store: Store) -> Next:
 
 
 # --- reconciliation -------------------------------------------------------------------------
+
 
 @dataclass
 class ReconcileReport:
@@ -348,8 +382,12 @@ def reconcile() -> tuple[ReconcileReport, list[tuple[int, Next]]]:
     for store in Store.objects.filter(status=Status.READY):
         if store.namespace not in managed:
             report.vanished.append(store.pk)
-            _fail(store, f"Namespace {store.namespace} vanished from the cluster; the store is not serving. "
-                         "Retry to rebuild it or delete it.", "namespace_vanished")
+            _fail(
+                store,
+                f"Namespace {store.namespace} vanished from the cluster; the store is not serving. "
+                "Retry to rebuild it or delete it.",
+                "namespace_vanished",
+            )
     accounted = set(Store.objects.live().exclude(namespace=None).values_list("namespace", flat=True))
     for name, labels in managed.items():
         if name not in accounted:
@@ -357,6 +395,7 @@ def reconcile() -> tuple[ReconcileReport, list[tuple[int, Next]]]:
             OrphanNamespace.objects.update_or_create(name=name, defaults={"labels": labels, "last_seen": now})
     OrphanNamespace.objects.exclude(name__in=report.orphans).delete()
     if report.resumed or report.vanished or report.orphans:
-        log.info("reconciled", extra={"resumed": report.resumed, "vanished": report.vanished,
-                                      "orphans": report.orphans})
+        log.info(
+            "reconciled", extra={"resumed": report.resumed, "vanished": report.vanished, "orphans": report.orphans}
+        )
     return report, follow_ups

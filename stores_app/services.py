@@ -79,12 +79,24 @@ def create_store(user, name, engine, request=None) -> Store:
             store.namespace = namespace_for(store.pk, slug)
             store.release_name = release_for(store.pk, slug)
             store.save(update_fields=["namespace", "release_name"])
-            add_event(store, StoreEvent.Step.REQUESTED, StoreEvent.Outcome.INFO, f"{store.get_engine_display()} store requested")
+            add_event(
+                store,
+                StoreEvent.Step.REQUESTED,
+                StoreEvent.Outcome.INFO,
+                f"{store.get_engine_display()} store requested",
+            )
             audit.record(AuditEntry.Action.STORE_CREATE, request=request, actor=user, store=store, engine=engine)
             _enqueue_provision(store.pk)
     except QuotaExceeded as exc:
-        audit.record(AuditEntry.Action.QUOTA_DENIED, outcome=AuditEntry.Outcome.DENIED, request=request,
-                     actor=user, name=str(name)[:40], engine=str(engine)[:20], reason=str(exc))
+        audit.record(
+            AuditEntry.Action.QUOTA_DENIED,
+            outcome=AuditEntry.Outcome.DENIED,
+            request=request,
+            actor=user,
+            name=str(name)[:40],
+            engine=str(engine)[:20],
+            reason=str(exc),
+        )
         raise
     except IntegrityError as exc:
         # Another user's concurrent create took the same address between check and insert.
@@ -95,9 +107,13 @@ def create_store(user, name, engine, request=None) -> Store:
 def delete_store(store: Store, actor, request=None) -> Store:
     """Mark the store for teardown (compare-and-swap on its status) and queue the worker."""
     with transaction.atomic():
-        won = Store.objects.filter(pk=store.pk, status__in=[Status.PENDING, Status.PROVISIONING, Status.READY,
-                                                            Status.FAILED]).update(
-            status=Status.DELETING, status_message="Deletion requested", attempts=0, lease_expires_at=None,
+        won = Store.objects.filter(
+            pk=store.pk, status__in=[Status.PENDING, Status.PROVISIONING, Status.READY, Status.FAILED]
+        ).update(
+            status=Status.DELETING,
+            status_message="Deletion requested",
+            attempts=0,
+            lease_expires_at=None,
             updated_at=timezone.now(),
         )
         store.refresh_from_db()
@@ -115,8 +131,12 @@ def retry_store(store: Store, actor, request=None) -> Store:
     """Send a failed store back to provisioning."""
     with transaction.atomic():
         won = Store.objects.filter(pk=store.pk, status=Status.FAILED).update(
-            status=Status.PENDING, status_message="Retry requested", failure_reason="", attempts=0,
-            lease_expires_at=None, updated_at=timezone.now(),
+            status=Status.PENDING,
+            status_message="Retry requested",
+            failure_reason="",
+            attempts=0,
+            lease_expires_at=None,
+            updated_at=timezone.now(),
         )
         store.refresh_from_db()
         if not won:
@@ -167,6 +187,7 @@ def _enqueue_teardown(store_id: int) -> None:
 
 # --- staff: orphans ---------------------------------------------------------------------
 
+
 def adopt_orphan(orphan: OrphanNamespace, staff, request=None) -> None:
     """Mark an orphan as known: relabel it so it is no longer reported. It is left in place."""
     KubeGateway().relabel_namespace(orphan.name, {"app.kubernetes.io/managed-by": "adopted-by-operator"})
@@ -179,8 +200,14 @@ def delete_orphan(orphan: OrphanNamespace, staff, request=None) -> None:
     try:
         KubeGateway().delete_namespace(orphan.name)
     except KubeError as exc:
-        audit.record(AuditEntry.Action.ORPHAN_DELETE, outcome=AuditEntry.Outcome.FAILED, request=request,
-                     actor=staff, namespace=orphan.name, reason=str(exc))
+        audit.record(
+            AuditEntry.Action.ORPHAN_DELETE,
+            outcome=AuditEntry.Outcome.FAILED,
+            request=request,
+            actor=staff,
+            namespace=orphan.name,
+            reason=str(exc),
+        )
         raise Unavailable(str(exc)) from exc
     audit.record(AuditEntry.Action.ORPHAN_DELETE, request=request, actor=staff, namespace=orphan.name)
     orphan.delete()

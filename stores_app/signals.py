@@ -10,5 +10,10 @@ from .models import AuditEntry
 @receiver(user_login_failed)
 def _login_failed(sender, credentials, request=None, **kwargs):
     username = str((credentials or {}).get("username", ""))[:150]
-    audit.record(AuditEntry.Action.LOGIN_FAILED, outcome=AuditEntry.Outcome.DENIED, request=request,
-                 actor_name=username or "anonymous", username=username)
+    audit.record(
+        AuditEntry.Action.LOGIN_FAILED,
+        outcome=AuditEntry.Outcome.DENIED,
+        request=request,
+        actor_name=username or "anonymous",
+        username=username,
+    )

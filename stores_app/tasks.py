@@ -7,6 +7,7 @@ rejected back to the queue (settings); the attempt cap lives in the database.
 from __future__ import annotations
 
 import logging
+
 from celery import shared_task
 from celery.signals import worker_ready
 

@@ -56,8 +56,9 @@ def store_create(request):
                 messages.error(request, error)
         return redirect("store-list")
     try:
-        store = services.create_store(request.user, form.cleaned_data["name"], form.cleaned_data["engine"],
-                                      request=request)
+        store = services.create_store(
+            request.user, form.cleaned_data["name"], form.cleaned_data["engine"], request=request
+        )
     except (ValidationError, services.ServiceError) as exc:
         messages.error(request, _error_message(exc))
         return redirect("store-list")
@@ -176,5 +177,3 @@ def orphan_action(request, pk: int):
     except Exception as exc:  # a cluster error is shown to the operator, not raised as a 500
         messages.error(request, f"Could not change {orphan.name}: {exc}")
     return redirect("store-list")
-
-

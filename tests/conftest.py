@@ -109,6 +109,7 @@ def staff_api(staff):
 
 # --- a real Celery worker ---------------------------------------------------------------
 
+
 class WorkerProcess:
     """A `celery worker` subprocess on the test database, broker and cluster; killable for crash tests."""
 
@@ -121,10 +122,26 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "orchestrator", "worker", "--loglevel=INFO",
-             "--pool=prefork", f"--concurrency={self.concurrency}", "--without-gossip", "--without-mingle",
-             "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "orchestrator",
+                "worker",
+                "--loglevel=INFO",
+                "--pool=prefork",
+                f"--concurrency={self.concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         heartbeat = Path(self.env["WORKER_HEARTBEAT_FILE"])
         deadline = time.monotonic() + 60

@@ -23,16 +23,34 @@ class StoreSerializer(serializers.ModelSerializer):
     class Meta:
         model = Store
         fields = [
-            "id", "name", "engine", "slug", "owner", "status", "status_message", "failure_reason",
-            "namespace", "release_name", "helm_revision", "url", "admin_url",
-            "created_at", "updated_at", "ready_at", "deleted_at",
+            "id",
+            "name",
+            "engine",
+            "slug",
+            "owner",
+            "status",
+            "status_message",
+            "failure_reason",
+            "namespace",
+            "release_name",
+            "helm_revision",
+            "url",
+            "admin_url",
+            "created_at",
+            "updated_at",
+            "ready_at",
+            "deleted_at",
         ]
         read_only_fields = fields
 
 
 class StoreCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, allow_blank=True, trim_whitespace=False,
-                                 help_text="3–40 ASCII letters, digits, spaces or hyphens.")
+    name = serializers.CharField(
+        max_length=200,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="3–40 ASCII letters, digits, spaces or hyphens.",
+    )
     engine = serializers.ChoiceField(choices=Engine.choices)
 
     def validate_name(self, value: str) -> str:
@@ -44,8 +62,9 @@ class StoreCreateSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
-            raise serializers.ValidationError({"detail": "Send a JSON object such as "
-                                                         '{"name": "Corner Shop", "engine": "woocommerce"}.'})
+            raise serializers.ValidationError(
+                {"detail": 'Send a JSON object such as {"name": "Corner Shop", "engine": "woocommerce"}.'}
+            )
         unknown = sorted(set(data) - {"name", "engine"})
         if unknown:
             raise serializers.ValidationError({key: "Unknown field; send only name and engine." for key in unknown})

@@ -2,7 +2,6 @@
 
 from knox import views as knox_views
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
-
 from rest_framework.exceptions import Throttled
 
 from .. import audit, ratelimits

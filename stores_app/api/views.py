@@ -25,15 +25,22 @@ class StoreViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveMod
             queryset = queryset.live()
         return queryset
 
-    @extend_schema(request=StoreCreateSerializer, responses={202: StoreSerializer, 400: OpenApiResponse(),
-                                                            403: OpenApiResponse(description="Quota reached"),
-                                                            409: OpenApiResponse(description="Name taken")})
+    @extend_schema(
+        request=StoreCreateSerializer,
+        responses={
+            202: StoreSerializer,
+            400: OpenApiResponse(),
+            403: OpenApiResponse(description="Quota reached"),
+            409: OpenApiResponse(description="Name taken"),
+        },
+    )
     def create(self, request):
         """Accept a new store; provisioning continues in the background (202)."""
         serializer = StoreCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        store = services.create_store(request.user, serializer.validated_data["name"],
-                                      serializer.validated_data["engine"], request=request)
+        store = services.create_store(
+            request.user, serializer.validated_data["name"], serializer.validated_data["engine"], request=request
+        )
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={202: StoreSerializer, 409: OpenApiResponse()})

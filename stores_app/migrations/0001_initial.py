@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,91 +14,222 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='OrphanNamespace',
+            name="OrphanNamespace",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=63, unique=True)),
-                ('labels', models.JSONField(default=dict)),
-                ('first_seen', models.DateTimeField(auto_now_add=True)),
-                ('last_seen', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=63, unique=True)),
+                ("labels", models.JSONField(default=dict)),
+                ("first_seen", models.DateTimeField(auto_now_add=True)),
+                ("last_seen", models.DateTimeField()),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Store',
+            name="Store",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=40)),
-                ('slug', models.CharField(help_text='DNS label; the store answers at <slug>.<base domain>.', max_length=40)),
-                ('engine', models.CharField(choices=[('woocommerce', 'WooCommerce'), ('medusa', 'Medusa')], max_length=20)),
-                ('namespace', models.CharField(blank=True, max_length=63, null=True, unique=True)),
-                ('release_name', models.CharField(blank=True, max_length=53)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('provisioning', 'Provisioning'), ('ready', 'Ready'), ('failed', 'Failed'), ('deleting', 'Deleting'), ('deleted', 'Deleted')], db_index=True, default='pending', max_length=20)),
-                ('status_message', models.TextField(blank=True)),
-                ('failure_reason', models.CharField(blank=True, help_text='Short category, for metrics.', max_length=40)),
-                ('helm_revision', models.PositiveIntegerField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0, help_text='Worker attempts at the current operation.')),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('provisioning_started_at', models.DateTimeField(blank=True, null=True)),
-                ('ready_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='stores', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=40)),
+                (
+                    "slug",
+                    models.CharField(help_text="DNS label; the store answers at <slug>.<base domain>.", max_length=40),
+                ),
+                (
+                    "engine",
+                    models.CharField(choices=[("woocommerce", "WooCommerce"), ("medusa", "Medusa")], max_length=20),
+                ),
+                ("namespace", models.CharField(blank=True, max_length=63, null=True, unique=True)),
+                ("release_name", models.CharField(blank=True, max_length=53)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("provisioning", "Provisioning"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                            ("deleting", "Deleting"),
+                            ("deleted", "Deleted"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("status_message", models.TextField(blank=True)),
+                (
+                    "failure_reason",
+                    models.CharField(blank=True, help_text="Short category, for metrics.", max_length=40),
+                ),
+                ("helm_revision", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "attempts",
+                    models.PositiveIntegerField(default=0, help_text="Worker attempts at the current operation."),
+                ),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("provisioning_started_at", models.DateTimeField(blank=True, null=True)),
+                ("ready_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="stores", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor_name', models.CharField(blank=True, help_text="Username at the time; 'system' for workers.", max_length=150)),
-                ('address', models.GenericIPAddressField(blank=True, null=True)),
-                ('action', models.CharField(choices=[('store.create', 'Create store'), ('store.delete', 'Delete store'), ('store.retry', 'Retry store'), ('store.failed', 'Store failed'), ('store.ready', 'Store ready'), ('store.repair', 'Release repaired'), ('store.credentials', 'Credentials viewed'), ('quota.denied', 'Quota denied'), ('ratelimit.denied', 'Rate limited'), ('auth.login_failed', 'Login failed'), ('orphan.adopt', 'Orphan adopted'), ('orphan.delete', 'Orphan deleted'), ('token.create', 'API token created'), ('token.revoke', 'API token revoked')], db_index=True, max_length=40)),
-                ('store_name', models.CharField(blank=True, max_length=63)),
-                ('outcome', models.CharField(choices=[('success', 'Success'), ('denied', 'Denied'), ('failed', 'Failed')], max_length=20)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('store', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit_entries', to='stores_app.store')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor_name",
+                    models.CharField(
+                        blank=True, help_text="Username at the time; 'system' for workers.", max_length=150
+                    ),
+                ),
+                ("address", models.GenericIPAddressField(blank=True, null=True)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("store.create", "Create store"),
+                            ("store.delete", "Delete store"),
+                            ("store.retry", "Retry store"),
+                            ("store.failed", "Store failed"),
+                            ("store.ready", "Store ready"),
+                            ("store.repair", "Release repaired"),
+                            ("store.credentials", "Credentials viewed"),
+                            ("quota.denied", "Quota denied"),
+                            ("ratelimit.denied", "Rate limited"),
+                            ("auth.login_failed", "Login failed"),
+                            ("orphan.adopt", "Orphan adopted"),
+                            ("orphan.delete", "Orphan deleted"),
+                            ("token.create", "API token created"),
+                            ("token.revoke", "API token revoked"),
+                        ],
+                        db_index=True,
+                        max_length=40,
+                    ),
+                ),
+                ("store_name", models.CharField(blank=True, max_length=63)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("success", "Success"), ("denied", "Denied"), ("failed", "Failed")], max_length=20
+                    ),
+                ),
+                ("details", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "store",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit_entries",
+                        to="stores_app.store",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'audit entries',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name_plural": "audit entries",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='StoreEvent',
+            name="StoreEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('step', models.CharField(choices=[('requested', 'Requested'), ('namespace', 'Namespace'), ('secrets', 'Secrets'), ('helm_install', 'Helm install'), ('repair', 'Release repair'), ('workloads', 'Workloads ready'), ('smoke_test', 'Smoke test'), ('ready', 'Ready'), ('failed', 'Failed'), ('retry', 'Retry'), ('teardown_release', 'Uninstall release'), ('teardown_namespace', 'Delete namespace'), ('deleted', 'Deleted'), ('drift', 'Drift')], max_length=30)),
-                ('outcome', models.CharField(choices=[('started', 'Started'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('waiting', 'Waiting'), ('info', 'Info')], max_length=20)),
-                ('message', models.TextField(blank=True)),
-                ('store', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='stores_app.store')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "step",
+                    models.CharField(
+                        choices=[
+                            ("requested", "Requested"),
+                            ("namespace", "Namespace"),
+                            ("secrets", "Secrets"),
+                            ("helm_install", "Helm install"),
+                            ("repair", "Release repair"),
+                            ("workloads", "Workloads ready"),
+                            ("smoke_test", "Smoke test"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                            ("retry", "Retry"),
+                            ("teardown_release", "Uninstall release"),
+                            ("teardown_namespace", "Delete namespace"),
+                            ("deleted", "Deleted"),
+                            ("drift", "Drift"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("started", "Started"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("waiting", "Waiting"),
+                            ("info", "Info"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("message", models.TextField(blank=True)),
+                (
+                    "store",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="stores_app.store"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='UserQuota',
+            name="UserQuota",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('max_stores', models.PositiveIntegerField()),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='store_quota', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("max_stores", models.PositiveIntegerField()),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="store_quota",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='store',
-            index=models.Index(fields=['owner', 'status'], name='stores_app__owner_i_f9495a_idx'),
+            model_name="store",
+            index=models.Index(fields=["owner", "status"], name="stores_app__owner_i_f9495a_idx"),
         ),
         migrations.AddConstraint(
-            model_name='store',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'deleted'), _negated=True), fields=('slug',), name='store_slug_unique_while_live'),
+            model_name="store",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "deleted"), _negated=True),
+                fields=("slug",),
+                name="store_slug_unique_while_live",
+            ),
         ),
     ]

@@ -15,8 +15,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def store(owner):
-    s = Store.objects.create(owner=owner, name="Corner Shop", slug="corner-shop", engine="woocommerce",
-                             status="failed", status_message="boom")
+    s = Store.objects.create(
+        owner=owner,
+        name="Corner Shop",
+        slug="corner-shop",
+        engine="woocommerce",
+        status="failed",
+        status_message="boom",
+    )
     s.namespace, s.release_name = namespace_for(s.pk, s.slug), release_for(s.pk, s.slug)
     s.save()
     return s
@@ -47,8 +53,9 @@ def test_dashboard_actions_stranger_404_anonymous_login(path, store, stranger_cl
     assert store.status == "failed"
 
 
-def test_lists_show_only_own_stores_except_for_staff(store, owner_client, stranger_client, staff_client,
-                                                     owner_api, stranger_api, staff_api):
+def test_lists_show_only_own_stores_except_for_staff(
+    store, owner_client, stranger_client, staff_client, owner_api, stranger_api, staff_api
+):
     assert "Corner Shop" in owner_client.get("/").content.decode()
     assert "Corner Shop" not in stranger_client.get("/").content.decode()
     assert "Corner Shop" in staff_client.get("/").content.decode()

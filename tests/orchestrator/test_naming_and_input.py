@@ -45,8 +45,7 @@ def test_unknown_engine(owner_api):
 
 
 def test_unknown_fields_and_non_object_json(owner_api):
-    response = owner_api.post("/api/stores/", {"name": "Corner Shop", "engine": "medusa", "replicas": 9},
-                              format="json")
+    response = owner_api.post("/api/stores/", {"name": "Corner Shop", "engine": "medusa", "replicas": 9}, format="json")
     assert response.status_code == 400 and "replicas" in response.json()
     response = owner_api.post("/api/stores/", "[1, 2]", content_type="application/json")
     assert response.status_code == 400
@@ -79,8 +78,10 @@ def test_dashboard_post_without_csrf_token_is_refused(owner_client):
 
 
 def test_duplicate_name_is_a_conflict(owner_api, stranger_api):
-    assert owner_api.post("/api/stores/", {"name": "Corner Shop", "engine": "woocommerce"},
-                          format="json").status_code == 202
+    assert (
+        owner_api.post("/api/stores/", {"name": "Corner Shop", "engine": "woocommerce"}, format="json").status_code
+        == 202
+    )
     response = stranger_api.post("/api/stores/", {"name": "corner shop", "engine": "medusa"}, format="json")
     assert response.status_code == 409
     assert "taken" in response.json()["detail"]
@@ -96,8 +97,9 @@ def test_names_make_valid_kubernetes_names():
 
 
 def test_create_writes_audit_entry(owner_api):
-    response = owner_api.post("/api/stores/", {"name": "Corner Shop", "engine": "woocommerce"},
-                              format="json", REMOTE_ADDR="10.1.2.3")
+    response = owner_api.post(
+        "/api/stores/", {"name": "Corner Shop", "engine": "woocommerce"}, format="json", REMOTE_ADDR="10.1.2.3"
+    )
     store = Store.objects.get(pk=response.json()["id"])
     entry = AuditEntry.objects.get(action=AuditEntry.Action.STORE_CREATE)
     assert (entry.store, entry.actor_name, entry.address, entry.outcome) == (store, "owner", "10.1.2.3", "success")

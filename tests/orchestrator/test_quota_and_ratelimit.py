@@ -18,8 +18,12 @@ def test_twenty_concurrent_creates_at_quota_ten_make_exactly_ten(live_server, ow
     _, token = AuthToken.objects.create(user=owner)
 
     def create(i):
-        return requests.post(f"{live_server.url}/api/stores/", json={"name": f"Shop {i}", "engine": "woocommerce"},
-                             headers={"Authorization": f"Token {token}"}, timeout=60)
+        return requests.post(
+            f"{live_server.url}/api/stores/",
+            json={"name": f"Shop {i}", "engine": "woocommerce"},
+            headers={"Authorization": f"Token {token}"},
+            timeout=60,
+        )
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         responses = list(pool.map(create, range(20)))
@@ -60,8 +64,10 @@ def test_api_rate_limit_429_with_retry_after(owner, settings):
 def test_create_is_stricter_than_reads(owner, settings):
     settings.RATELIMIT_CREATE = "2/15m"
     api = token_client(owner)
-    codes = [api.post("/api/stores/", {"name": f"Shop {i}", "engine": "woocommerce"}, format="json").status_code
-             for i in range(3)]
+    codes = [
+        api.post("/api/stores/", {"name": f"Shop {i}", "engine": "woocommerce"}, format="json").status_code
+        for i in range(3)
+    ]
     assert codes == [202, 202, 429]
     assert api.get("/api/stores/").status_code == 200
     assert Store.objects.count() == 2
@@ -111,8 +117,9 @@ def test_audit_log_is_append_only_and_scoped(owner, stranger, owner_client, stra
 @pytest.mark.django_db
 def test_password_guessing_is_limited_per_address(client, owner, settings):
     settings.RATELIMIT_LOGIN = "3/15m"
-    codes = [client.post("/accounts/login/", {"username": "owner", "password": f"guess{i}"}).status_code
-             for i in range(4)]
+    codes = [
+        client.post("/accounts/login/", {"username": "owner", "password": f"guess{i}"}).status_code for i in range(4)
+    ]
     assert codes == [200, 200, 200, 429]
     import base64
 

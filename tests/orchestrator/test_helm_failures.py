@@ -1,0 +1,224 @@
+"""Helm failures a real cluster cannot produce on demand, injected by the scripted helm
+(tests/fakes/helm); everything else is real: the cluster, the charts, the real helm binary.
+Each case must end ready or failed-with-a-reason, never stuck, and leave no release pending."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from stores_app import helm as helm_module
+from stores_app import services
+from stores_app.kube import KubeGateway, reset_client
+from stores_app.models import AuditEntry, Status
+from tests.orchestrator.helpers import drive, timeline
+
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
+
+FAKE_HELM = Path(__file__).resolve().parents[1] / "fakes" / "helm"
+
+
+@pytest.fixture
+def scripted_helm(kube_cluster, settings, tmp_path, monkeypatch):
+    """Returns a function that installs a helm script; the real helm runs whatever it does not match."""
+    script = tmp_path / "helm-script.json"
+    script.write_text("[]")
+    monkeypatch.setenv("FAKE_HELM_SCRIPT", str(script))
+    monkeypatch.setenv("REAL_HELM", kube_cluster.helm)
+    monkeypatch.setenv("FAKE_HELM_PYTHON", sys.executable)
+    settings.HELM_BIN = str(FAKE_HELM)
+    settings.KUBECONFIG = kube_cluster.kubeconfig
+    settings.READY_CHECK_INTERVAL_SECONDS = 1
+    helm_module.reset_clients()
+    reset_client()
+
+    def install(rules: list[dict]) -> Path:
+        script.write_text(json.dumps(rules))
+        return script
+
+    yield install
+    helm_module.reset_clients()
+
+
+@pytest.fixture
+def new_store(owner):
+    created = []
+
+    def make(name: str, engine: str = "woocommerce"):
+        store = services.create_store(owner, name, engine)
+        created.append(store)
+        return store
+
+    yield make
+    for store in created:  # leave nothing behind in the cluster
+        store.refresh_from_db()
+        if store.status != Status.DELETED:
+            KubeGateway().delete_namespace(store.namespace)
+
+
+def helm_status_json(name: str, namespace: str, status: str, age_seconds: float) -> str:
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=age_seconds)).isoformat()
+    return json.dumps(
+        {
+            "name": name,
+            "namespace": namespace,
+            "version": 1,
+            "info": {"status": status, "last_deployed": when, "description": "stuck"},
+        }
+    )
+
+
+def real_release_status(kube_cluster, store) -> str:
+    result = kube_cluster.run(
+        kube_cluster.helm, "status", store.release_name, "-n", store.namespace, "-o", "json", check=False
+    )
+    return json.loads(result.stdout)["info"]["status"] if result.returncode == 0 else "absent"
+
+
+def test_stale_pending_install_is_uninstalled_and_installed_again(scripted_helm, new_store, kube_cluster):
+    store = new_store("Stale Pending")
+    scripted_helm(
+        [
+            {
+                "command": "status",
+                "stdout": helm_status_json(store.release_name, store.namespace, "pending-install", 3600),
+            },
+            {"command": "history", "stdout": json.dumps([{"revision": 1, "status": "pending-install"}])},
+        ]
+    )
+    store = drive(store.pk)
+    assert store.status == Status.READY, timeline(store)
+    assert any(step == "repair" and "pending-install" in msg for step, _, msg in timeline(store))
+    assert AuditEntry.objects.filter(store=store, action=AuditEntry.Action.STORE_REPAIR).exists()
+    assert real_release_status(kube_cluster, store) == "deployed"
+
+
+def test_fresh_pending_release_is_left_to_its_owner_then_retried(scripted_helm, new_store, settings):
+    settings.HELM_STALE_PENDING_SECONDS = 600
+    store = new_store("Busy Release")
+    scripted_helm(
+        [
+            {
+                "command": "status",
+                "times": 2,
+                "stdout": helm_status_json(store.release_name, store.namespace, "pending-upgrade", 5),
+            },
+            {"command": "history", "times": 2, "stdout": json.dumps([{"revision": 1, "status": "pending-upgrade"}])},
+        ]
+    )
+    store = drive(store.pk)
+    assert store.status == Status.READY, timeline(store)
+    assert any(outcome == "waiting" and "in progress" in msg for _, outcome, msg in timeline(store))
+    assert not any(step == "repair" for step, _, _ in timeline(store))
+
+
+def test_stuck_pending_upgrade_with_history_is_rolled_back(scripted_helm, new_store):
+    store = new_store("Stuck Upgrade")
+    scripted_helm(
+        [
+            {
+                "command": "status",
+                "stdout": helm_status_json(store.release_name, store.namespace, "pending-upgrade", 3600),
+            },
+            {
+                "command": "history",
+                "stdout": json.dumps(
+                    [{"revision": 1, "status": "deployed"}, {"revision": 2, "status": "pending-upgrade"}]
+                ),
+            },
+            {"command": "rollback", "stdout": "Rollback was a success!"},
+        ]
+    )
+    store = drive(store.pk)
+    assert store.status == Status.READY, timeline(store)
+    assert any(step == "repair" and "Rolled back" in msg for step, _, msg in timeline(store))
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "Error: UPGRADE FAILED: context deadline exceeded",
+        "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress",
+        'Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:1/version": dial tcp: connection refused',
+    ],
+)
+def test_temporary_errors_are_retried_until_ready(scripted_helm, new_store, stderr):
+    store = new_store("Flaky Helm")
+    scripted_helm([{"command": "upgrade", "times": 2, "exit": 1, "stderr": stderr}])
+    store = drive(store.pk)
+    assert store.status == Status.READY, timeline(store)
+    waits = [msg for _, outcome, msg in timeline(store) if outcome == "waiting" and "retrying" in msg]
+    assert waits, timeline(store)
+
+
+def test_helm_killed_mid_install_is_retried(scripted_helm, new_store, kube_cluster):
+    store = new_store("Crashy Helm")
+    scripted_helm([{"command": "upgrade", "kill": True}])
+    store = drive(store.pk)
+    assert store.status == Status.READY, timeline(store)
+    assert any("killed" in msg for _, _, msg in timeline(store))
+    assert real_release_status(kube_cluster, store) == "deployed"
+
+
+def test_permanent_error_fails_with_reason_and_retry_recovers(scripted_helm, new_store, owner):
+    store = new_store("Broken Values")
+    scripted_helm(
+        [
+            {
+                "command": "upgrade",
+                "exit": 1,
+                "stderr": (
+                    "Error: INSTALLATION FAILED: execution error at (woocommerce/templates/deployment.yaml:12:4): "
+                    "existingSecret is required\n"
+                ),
+            }
+        ]
+    )
+    store = drive(store.pk)
+    assert store.status == Status.FAILED
+    assert "existingSecret is required" in store.status_message
+    assert store.failure_reason == "helm"
+    services.retry_store(store, owner)
+    store = drive(store.pk)
+    assert store.status == Status.READY, timeline(store)
+
+
+def test_endless_temporary_errors_give_up_with_reason(scripted_helm, new_store, settings):
+    settings.PROVISION_MAX_ATTEMPTS = 3
+    store = new_store("Never Works")
+    scripted_helm([{"command": "upgrade", "times": 99, "exit": 1, "stderr": "Error: i/o timeout"}])
+    store = drive(store.pk)
+    assert store.status == Status.FAILED
+    assert "Gave up after 3 attempts" in store.status_message and "i/o timeout" in store.status_message
+
+
+def test_smoke_test_failure_fails_the_store(scripted_helm, new_store):
+    store = new_store("No Orders")
+    scripted_helm([{"command": "test", "exit": 1, "stderr": "Error: 1 error occurred:\n\t* pod smoke failed\n"}])
+    store = drive(store.pk)
+    assert store.status == Status.FAILED
+    assert store.failure_reason == "smoke_test" and "pod smoke failed" in store.status_message
+
+
+def test_release_not_found_on_uninstall_means_done(scripted_helm, new_store, owner, kube_cluster):
+    store = new_store("Gone Already")
+    scripted_helm([])
+    store = drive(store.pk)
+    assert store.status == Status.READY, timeline(store)
+    scripted_helm(
+        [
+            {
+                "command": "uninstall",
+                "exit": 1,
+                "stderr": f"Error: uninstall: Release not loaded: {store.release_name}: release: not found",
+            }
+        ]
+    )
+    services.delete_store(store, owner)
+    store = drive(store.pk, first="teardown")
+    assert store.status == Status.DELETED, timeline(store)
+    assert KubeGateway().get_namespace(store.namespace) is None
