@@ -1,0 +1,221 @@
+"""The Medusa server project under deploy/images/medusa, built and run the way its image runs it but
+without containers, must take a real order through its Store API.
+
+The steps mirror the Dockerfile and the chart: ``npm ci`` and ``medusa build`` in a copy of the build
+context, ``npm ci --omit=dev`` in the built server (the image's /app), the chart's setup script
+(migrations, admin user, seed) against a fresh database on the local Postgres, ``medusa start`` on a
+loopback port, then ``charts/medusa/files/place-order.mjs`` — the very script of the chart's
+``helm test`` hook. When run as root, the setup script and the server run as an unprivileged user
+that cannot write to the application directory, as under the chart's read-only root filesystem.
+
+Slow (a few minutes, most of it npm); it needs the services of ``deploy/dev/services.sh start``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import redis
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROJECT = REPO_ROOT / "deploy" / "images" / "medusa"
+ORDER_SCRIPT = REPO_ROOT / "charts" / "medusa" / "files" / "place-order.mjs"
+# What the Dockerfile's build stage copies (its .dockerignore keeps node_modules and .medusa out).
+BUILD_CONTEXT = ["package.json", "package-lock.json", "tsconfig.json", "medusa-config.ts", "src"]
+# The server's user in the chart is non-root; nobody stands in for it here.
+UNPRIVILEGED = 65534
+
+POSTGRES_URL = os.environ.get(
+    "MEDUSA_TEST_POSTGRES_URL", "postgresql://orchestrator@127.0.0.1:54320/orchestrator"
+)
+# A Redis database of its own: Medusa's queues must not meet another process's.
+REDIS_URL = os.environ.get("MEDUSA_TEST_REDIS_URL", "redis://127.0.0.1:63790/13")
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+TIMINGS: dict[str, float] = {}
+
+
+def _tail(text: str, limit: int = 4000) -> str:
+    return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+def _timed(step: str, args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Runs a command, records how long it took, and fails with its output's tail if it fails."""
+    started = time.monotonic()
+    result = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
+    TIMINGS[step] = round(time.monotonic() - started, 1)
+    assert result.returncode == 0, (
+        f"{step}: {' '.join(args)} exited {result.returncode}\n"
+        f"stdout:\n{_tail(result.stdout)}\nstderr:\n{_tail(result.stderr)}"
+    )
+    return result
+
+
+def _as_store_user() -> list[str]:
+    """Command prefix that drops root, as the chart's securityContext does; empty when not root."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def workdir():
+    # World-traversable (pytest's own tmp dirs are not) so the unprivileged user can read the app.
+    path = Path(tempfile.mkdtemp(prefix="medusa-native-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server_dir(workdir: Path) -> Path:
+    """The built server with its production dependencies: what the image holds in /app."""
+    build = workdir / "build"
+    build.mkdir()
+    for name in BUILD_CONTEXT:
+        source = PROJECT / name
+        if source.is_dir():
+            shutil.copytree(source, build / name)
+        else:
+            shutil.copy2(source, build / name)
+    npm_env = {**os.environ, "MEDUSA_DISABLE_TELEMETRY": "true"}
+    _timed("npm ci", ["npm", "ci", "--no-audit", "--no-fund"], cwd=build, env=npm_env)
+    _timed("medusa build", ["node_modules/.bin/medusa", "build"], cwd=build, env=npm_env)
+    app = workdir / "app"
+    shutil.copytree(build / ".medusa" / "server", app)
+    _timed(
+        "npm ci --omit=dev",
+        ["npm", "ci", "--omit=dev", "--no-audit", "--no-fund"],
+        cwd=app,
+        env=npm_env,
+    )
+    shutil.copy2(PROJECT / "setup-store.sh", app / "setup-store.sh")
+    return app
+
+
+@pytest.fixture
+def database_url():
+    """A fresh database on the local Postgres, dropped afterwards."""
+    name = f"medusa_test_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(POSTGRES_URL)
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url():
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def store_env(workdir: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment the chart gives the setup Job and the server, with fresh secrets."""
+    writable = workdir / "writable"  # the chart's emptyDir (HOME, TMPDIR)
+    uploads = workdir / "uploads"  # the chart's media volume
+    for path in (writable, uploads):
+        path.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(path, UNPRIVILEGED, UNPRIVILEGED)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": str(writable),
+        "TMPDIR": str(writable),
+        "NODE_ENV": "production",
+        "MEDUSA_DISABLE_TELEMETRY": "true",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JWT_SECRET": secrets.token_urlsafe(32),
+        "COOKIE_SECRET": secrets.token_urlsafe(32),
+        "ADMIN_EMAIL": "admin@native-test.stores.local.dev",
+        "ADMIN_PASSWORD": secrets.token_urlsafe(18),
+        "MEDUSA_UPLOAD_DIR": str(uploads),
+    }
+
+
+def _wait_for_health(url: str, server: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"medusa start exited {server.returncode}:\n{_tail(log.read_text())}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    pytest.fail(f"{url}/health did not answer in {timeout}s:\n{_tail(log.read_text())}")
+
+
+def test_medusa_store_takes_an_order(server_dir: Path, store_env: dict[str, str]) -> None:
+    setup = [*_as_store_user(), "sh", str(server_dir / "setup-store.sh")]
+    _timed("setup (migrations, admin, seed)", setup, cwd=server_dir, env=store_env)
+    # The setup Job runs again on every upgrade and after a partial failure: it must converge.
+    _timed("setup again (idempotent)", setup, cwd=server_dir, env=store_env)
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = server_dir.parent / "medusa-server.log"
+    started = time.monotonic()
+    with log.open("w") as log_file:
+        server = subprocess.Popen(
+            [*_as_store_user(), "node_modules/.bin/medusa", "start"],
+            cwd=server_dir,
+            env={**store_env, "HOST": "127.0.0.1", "PORT": str(port)},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so every child is stopped with it
+        )
+    try:
+        _wait_for_health(url, server, log, timeout=180)
+        TIMINGS["server start to /health"] = round(time.monotonic() - started, 1)
+        order_env = {
+            "PATH": store_env["PATH"],
+            "MEDUSA_URL": url,
+            "ADMIN_EMAIL": store_env["ADMIN_EMAIL"],
+            "ADMIN_PASSWORD": store_env["ADMIN_PASSWORD"],
+        }
+        result = _timed("order", ["node", str(ORDER_SCRIPT)], env=order_env, timeout=300)
+        order = json.loads(result.stdout.strip().splitlines()[-1])
+        assert order["order_id"].startswith("order_"), order
+        assert order["total"] > 0, order
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        print(f"\nmedusa native timings (s): {json.dumps(TIMINGS)}")
