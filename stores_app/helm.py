@@ -154,7 +154,7 @@ class HelmGateway:
         try:
             data = self._run(self.client._command.status(release, namespace=namespace))
         except HelmError as err:
-            if "release: not found" in str(err).lower() or "not found" in str(err).lower():
+            if "release: not found" in str(err).lower():
                 return ReleaseStatus(ReleaseState.ABSENT)
             raise
         raw = data["info"]["status"]

@@ -189,8 +189,12 @@ def _ensure_release(store: Store) -> None:
     helm = HelmGateway()
     status = helm.status(store.namespace, store.release_name)
     if status.state == ReleaseState.DEPLOYED:
-        _record_revision(store, status.revision, "Release deployed")
-        return
+        failed = KubeGateway().readiness(store.namespace, store.release_name).failed
+        if not failed:
+            _record_revision(store, status.revision, "Release deployed")
+            return
+        # A setup Job of this revision failed (a retry after such a failure): a new revision,
+        # whose Jobs are named after it, runs the setup again.
     if status.state == ReleaseState.PENDING:
         if status.age_seconds() < settings.HELM_STALE_PENDING_SECONDS:
             raise HelmError(f"Another helm operation is in progress ({status.raw_status})", temporary=True)

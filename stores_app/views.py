@@ -34,9 +34,13 @@ def _error_message(exc: Exception) -> str:
 @login_required
 @limited()
 def store_list(request):
-    stores = Store.objects.for_user(request.user).live().select_related("owner")
+    stores = Store.objects.for_user(request.user).select_related("owner")
+    show_deleted = request.GET.get("show") == "deleted"
+    if not show_deleted:
+        stores = stores.live()
     context = {
         "stores": stores,
+        "show_deleted": show_deleted,
         "form": StoreForm(),
         "used": services.live_store_count(request.user),
         "limit": services.store_limit(request.user),
