@@ -1,0 +1,20 @@
+# Shared settings of start.sh, stop.sh and status.sh (sourced, not run).
+# shellcheck shell=bash
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+SIMCLUSTER_NAME="${SIMCLUSTER_NAME:-store-orchestrator}"
+SIMCLUSTER_STATE_DIR="${SIMCLUSTER_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/store-orchestrator/simcluster}"
+# kwokctl keeps each cluster (config, pki, etcd data, logs, pids) under $KWOK_WORKDIR/clusters/<name>.
+export KWOK_WORKDIR="$SIMCLUSTER_STATE_DIR/kwok"
+cluster_dir="$KWOK_WORKDIR/clusters/$SIMCLUSTER_NAME"
+kwok_kubeconfig="$cluster_dir/kubeconfig.yaml"
+# The kubeconfig handed to users and tests: certificates embedded, stable path.
+SIMCLUSTER_KUBECONFIG="$SIMCLUSTER_STATE_DIR/kubeconfig"
+
+log() { echo "simcluster: $*" >&2; }
+
+# api_ready KUBECTL: true when the API server of this cluster answers /readyz.
+api_ready() {
+  [[ -f "$kwok_kubeconfig" ]] && "$1" --kubeconfig "$kwok_kubeconfig" --request-timeout=5s get --raw /readyz >/dev/null 2>&1
+}

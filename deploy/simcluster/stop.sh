@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Stops the simulated cluster started by start.sh.
+#   stop.sh           stop every component; etcd data, certificates and the
+#                     kubeconfig are kept, so start.sh brings the same cluster back.
+#   stop.sh --delete  stop and delete the cluster with all its data (next start is fresh).
+# Does nothing (exit 0) when there is no such cluster. Logs go to stderr.
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(cd "$(dirname "$0")" && pwd)/common.sh"
+
+delete=false
+case "${1:-}" in
+  "") ;;
+  --delete) delete=true ;;
+  *) echo "usage: $0 [--delete]" >&2; exit 2 ;;
+esac
+
+if [[ ! -d "$cluster_dir" ]]; then
+  log "no cluster $SIMCLUSTER_NAME under $KWOK_WORKDIR; nothing to stop"
+  exit 0
+fi
+# kwokctl is needed, but never a rebuild just to stop: use the cached one.
+kwokctl="$(readlink -f "$cluster_dir/bin/kwok" 2>/dev/null || true)"
+kwokctl="${kwokctl%/kwok}/kwokctl"
+[[ -x "$kwokctl" ]] || kwokctl="$("$here/build.sh")/kwokctl"
+
+mkdir -p "$SIMCLUSTER_STATE_DIR"
+exec 9>"$SIMCLUSTER_STATE_DIR/start.lock"
+flock -w 900 9 || { log "another start.sh/stop.sh has held $SIMCLUSTER_STATE_DIR/start.lock for 15 min"; exit 1; }
+
+if $delete; then
+  log "deleting cluster $SIMCLUSTER_NAME and its data"
+  "$kwokctl" --name "$SIMCLUSTER_NAME" delete cluster --kubeconfig "" </dev/null >&2 9>&-
+  rm -f "$SIMCLUSTER_KUBECONFIG" "$SIMCLUSTER_STATE_DIR/kwokctl.yaml"
+  # Directories the hostPath provisioner made for PVs of the deleted cluster.
+  rm -rf /tmp/hostpath_pv
+else
+  log "stopping cluster $SIMCLUSTER_NAME (data kept; 'stop.sh --delete' removes it)"
+  "$kwokctl" --name "$SIMCLUSTER_NAME" stop cluster </dev/null >&2 9>&-
+fi
