@@ -5,7 +5,8 @@ The steps mirror the Dockerfile and the chart: ``npm ci`` and ``medusa build`` i
 context, ``npm ci --omit=dev`` in the built server (the image's /app), the chart's setup script
 (migrations, admin user, seed) against a fresh database on the local Postgres, ``medusa start`` on a
 loopback port, then ``charts/medusa/files/place-order.mjs`` — the very script of the chart's
-``helm test`` hook. When run as root, the setup script and the server run as an unprivileged user
+``helm test`` hook. The server's init container (``setup-store.sh --wait``) is checked to hold
+until the setup is done. When run as root, the setup script and the server run as an unprivileged user
 that cannot write to the application directory, as under the chart's read-only root filesystem.
 
 Slow (a few minutes, most of it npm); it needs the services of ``deploy/dev/services.sh start``.
@@ -181,7 +182,12 @@ def _wait_for_health(url: str, server: subprocess.Popen, log: Path, timeout: flo
 
 def test_medusa_store_takes_an_order(server_dir: Path, store_env: dict[str, str]) -> None:
     setup = [*_as_store_user(), "sh", str(server_dir / "setup-store.sh")]
+    # What the server's init container runs: it must hold the server back until setup is done.
+    waiter = subprocess.Popen(
+        [*setup, "--wait"], cwd=server_dir, env=store_env, stdout=subprocess.PIPE, text=True
+    )
     _timed("setup (migrations, admin, seed)", setup, cwd=server_dir, env=store_env)
+    assert waiter.wait(timeout=60) == 0, "setup-store.sh --wait did not see the finished setup"
     # The setup Job runs again on every upgrade and after a partial failure: it must converge.
     _timed("setup again (idempotent)", setup, cwd=server_dir, env=store_env)
 

@@ -33,6 +33,11 @@ export const STOCK_LOCATION_NAME = "Main warehouse"
 export const SHIPPING_OPTION_NAME = "Standard shipping"
 export const PRODUCT_HANDLE = "sample-product"
 export const PUBLISHABLE_KEY_TITLE = "Storefront"
+// Written into the store's metadata once everything above exists; the server's init container
+// (setup-store.sh --wait) starts Medusa only after it sees this, instead of crash-looping on an
+// empty database. Bump it when the seed gains something the server relies on.
+export const SEED_MARKER = "store_orchestrator_seed"
+export const SEED_VERSION = "1"
 
 type Query = {
   graph: (config: {
@@ -64,6 +69,7 @@ export default async function seedStore({ container }: ExecArgs) {
     "default_location_id",
     "supported_currencies.currency_code",
     "supported_currencies.is_default",
+    "metadata",
   ])
   const salesChannelId: string = store.default_sales_channel_id
 
@@ -291,5 +297,13 @@ export default async function seedStore({ container }: ExecArgs) {
     })
   }
 
+  if (store.metadata?.[SEED_MARKER] !== SEED_VERSION) {
+    await updateStoresWorkflow(container).run({
+      input: {
+        selector: { id: store.id },
+        update: { metadata: { ...(store.metadata ?? {}), [SEED_MARKER]: SEED_VERSION } },
+      },
+    })
+  }
   logger.info("seed: store is ready for orders")
 }
