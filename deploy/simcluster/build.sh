@@ -43,7 +43,13 @@ build_controlplane() {
     ln -sf controlplane "$out/$name"
   done
 }
-build_helm() { GOBIN="$1" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; }
+# `go install` leaves helm's version at its source default ("v3.22"), which is not semver and
+# breaks clients that parse `helm version` (pyhelm3 does); stamp the real one.
+build_helm() {
+  GOBIN="$1" CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
 build_kwok() {
   GOBIN="$1" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" \
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
@@ -52,6 +58,6 @@ build_kwok() {
 sources_of() { (cd "$here/$1" && cat go.mod go.sum ./*.go); }
 
 cached controlplane "$KUBERNETES_VERSION $(sources_of controlplane)" build_controlplane
-cached helm "$HELM_VERSION" build_helm
+cached helm "$HELM_VERSION version-stamped" build_helm
 cached kwok "$KWOK_VERSION" build_kwok
 echo "$bin"
