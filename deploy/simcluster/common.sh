@@ -12,6 +12,10 @@ kwok_kubeconfig="$cluster_dir/kubeconfig.yaml"
 # The kubeconfig handed to users and tests: certificates embedded, stable path.
 SIMCLUSTER_KUBECONFIG="$SIMCLUSTER_STATE_DIR/kubeconfig"
 
+# build.sh's bin directory (helm, kubectl, kwokctl): used as is by stop.sh and
+# status.sh, which never build.
+cache_bin="${SIMCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/store-orchestrator/simcluster}/bin"
+
 log() { echo "simcluster: $*" >&2; }
 
 # api_ready KUBECTL: true when the API server of this cluster answers /readyz.

@@ -4,7 +4,7 @@
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(cd "$(dirname "$0")" && pwd)/common.sh"
-kubectl="$cluster_dir/bin/kubectl"
+kubectl="$cache_bin/kubectl"
 if [[ -x "$kubectl" ]] && api_ready "$kubectl" && [[ -f "$SIMCLUSTER_KUBECONFIG" ]]; then
   echo "$SIMCLUSTER_KUBECONFIG"
   exit 0

@@ -19,22 +19,28 @@ if [[ ! -d "$cluster_dir" ]]; then
   log "no cluster $SIMCLUSTER_NAME under $KWOK_WORKDIR; nothing to stop"
   exit 0
 fi
-# kwokctl is needed, but never a rebuild just to stop: use the cached one.
-kwokctl="$(readlink -f "$cluster_dir/bin/kwok" 2>/dev/null || true)"
-kwokctl="${kwokctl%/kwok}/kwokctl"
-[[ -x "$kwokctl" ]] || kwokctl="$("$here/build.sh")/kwokctl"
+# The cached tools; build.sh only if they are missing.
+bin="$cache_bin"
+[[ -x "$bin/kwokctl" && -x "$bin/kubectl" ]] || bin="$("$here/build.sh")"
 
 mkdir -p "$SIMCLUSTER_STATE_DIR"
 exec 9>"$SIMCLUSTER_STATE_DIR/start.lock"
 flock -w 900 9 || { log "another start.sh/stop.sh has held $SIMCLUSTER_STATE_DIR/start.lock for 15 min"; exit 1; }
 
 if $delete; then
+  pv_dirs=()
+  if api_ready "$bin/kubectl"; then
+    while read -r d; do
+      if [[ "$d" == /tmp/hostpath_pv/* ]]; then pv_dirs+=("$d"); fi
+    done < <("$bin/kubectl" --kubeconfig "$kwok_kubeconfig" get pv \
+               -o jsonpath='{range .items[*]}{.spec.hostPath.path}{"\n"}{end}' 2>/dev/null || true)
+  fi
   log "deleting cluster $SIMCLUSTER_NAME and its data"
-  "$kwokctl" --name "$SIMCLUSTER_NAME" delete cluster --kubeconfig "" </dev/null >&2 9>&-
+  "$bin/kwokctl" --name "$SIMCLUSTER_NAME" delete cluster --kubeconfig "$SIMCLUSTER_KUBECONFIG" </dev/null >&2 9>&-
   rm -f "$SIMCLUSTER_KUBECONFIG" "$SIMCLUSTER_STATE_DIR/kwokctl.yaml"
-  # Directories the hostPath provisioner made for PVs of the deleted cluster.
-  rm -rf /tmp/hostpath_pv
+  # The directories the hostPath provisioner made for this cluster's PVs.
+  if [[ ${#pv_dirs[@]} -gt 0 ]]; then rm -rf -- "${pv_dirs[@]}"; fi
 else
   log "stopping cluster $SIMCLUSTER_NAME (data kept; 'stop.sh --delete' removes it)"
-  "$kwokctl" --name "$SIMCLUSTER_NAME" stop cluster </dev/null >&2 9>&-
+  "$bin/kwokctl" --name "$SIMCLUSTER_NAME" stop cluster </dev/null >&2 9>&-
 fi
