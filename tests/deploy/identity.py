@@ -1,0 +1,196 @@
+"""Acting as the orchestrator on a cluster: the chart's ServiceAccount, RBAC and admission policy
+applied from `helm template`, and a kubeconfig authenticated with a token of that ServiceAccount.
+
+A pytest plugin module: tests/deploy/conftest.py re-exports its fixture, and other suites can load it
+with ``pytest_plugins = ["tests.deploy.identity"]`` to run the orchestrator under the same identity
+(point ``KUBECONFIG`` at ``identity.kubeconfig`` and set ``STORE_NAMESPACE_CLUSTERROLE`` /
+``ORCHESTRATOR_SERVICE_ACCOUNT`` from ``identity.env``, exactly as the chart sets them on its pods).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO_ROOT / "deploy" / "helm" / "store-orchestrator"
+# The templates that make up the orchestrator's identity and rights; nothing else of the chart.
+IDENTITY_TEMPLATES = ("templates/serviceaccount.yaml", "templates/rbac.yaml", "templates/admission-policy.yaml")
+MANAGED_LABELS = {
+    "app.kubernetes.io/managed-by": "store-orchestrator",
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+
+
+def kubernetes_version() -> str:
+    """The simulated cluster's pinned version, so `helm template` renders for the cluster we test on."""
+    for line in (REPO_ROOT / "deploy" / "simcluster" / "versions.env").read_text().splitlines():
+        if line.startswith("KUBERNETES_VERSION="):
+            return line.split("=", 1)[1].strip()
+    raise RuntimeError("KUBERNETES_VERSION missing from deploy/simcluster/versions.env")
+
+
+@dataclasses.dataclass(frozen=True)
+class OrchestratorIdentity:
+    """The orchestrator's ServiceAccount on the cluster, usable as a path (``os.fspath``) to its kubeconfig."""
+
+    kubeconfig: str  # kubeconfig authenticating as the ServiceAccount (bearer token from TokenRequest)
+    namespace: str  # where the ServiceAccount lives (the orchestrator's release namespace)
+    service_account: str
+    store_cluster_role: str  # the ClusterRole to bind in each store namespace
+    release: str  # the helm release name the identity was rendered with
+    env: dict[str, str]  # subprocess environment: the cluster's, with KUBECONFIG and the two settings set
+
+    @property
+    def username(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+    @property
+    def orchestrator_service_account(self) -> str:
+        """The value of ORCHESTRATOR_SERVICE_ACCOUNT ("namespace:name")."""
+        return f"{self.namespace}:{self.service_account}"
+
+    def __fspath__(self) -> str:
+        return self.kubeconfig
+
+    def api_client(self):
+        """A kubernetes ApiClient authenticated as the orchestrator."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=self.kubeconfig)
+
+
+def render_identity(helm: str, release: str, namespace: str, env: dict[str, str] | None = None) -> str:
+    show_only: list[str] = []
+    for template in IDENTITY_TEMPLATES:
+        show_only += ["--show-only", template]
+    result = subprocess.run(
+        [helm, "template", release, str(CHART_DIR), "--namespace", namespace, "--kube-version", kubernetes_version()]
+        + show_only,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"helm template failed:\n{result.stderr}")
+    return result.stdout
+
+
+def _run(cluster, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(list(args), env=cluster.env, input=stdin, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:4])} failed ({result.returncode}):\n{result.stderr}")
+    return result.stdout
+
+
+def _token_kubeconfig(cluster, token: str, path: Path) -> None:
+    """A kubeconfig with the admin kubeconfig's server and CA, and the ServiceAccount's token as user."""
+    admin = json.loads(_run(cluster, cluster.kubectl, "config", "view", "--raw", "--minify", "--flatten", "-o", "json"))
+    server = admin["clusters"][0]["cluster"]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "cluster", "cluster": server}],
+        "users": [{"name": "store-orchestrator", "user": {"token": token}}],
+        "contexts": [{"name": "store-orchestrator", "context": {"cluster": "cluster", "user": "store-orchestrator"}}],
+        "current-context": "store-orchestrator",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+
+
+def _wait_for_admission_policy(identity: OrchestratorIdentity, timeout: float = 60) -> None:
+    """A new ValidatingAdmissionPolicy takes effect a moment after it is created: wait until a
+    dry-run namespace creation without the managed-by label is refused (RBAC alone would allow it)."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    core = client.CoreV1Api(identity.api_client())
+    body = client.V1Namespace(metadata=client.V1ObjectMeta(name=f"policy-probe-{secrets.token_hex(3)}"))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            core.create_namespace(body, dry_run="All")
+        except ApiException as exc:
+            if exc.status == 403 and "managed-by" in (exc.body or ""):
+                return
+            if exc.status != 403:  # e.g. the token not accepted yet
+                raise
+        if time.monotonic() > deadline:
+            raise RuntimeError("the admission policy did not take effect within 60 s")
+        time.sleep(0.5)
+
+
+def apply_identity(cluster, directory: Path, release: str | None = None) -> tuple[OrchestratorIdentity, str]:
+    """Create a namespace, apply the chart's identity templates there, and mint a token. Returns the
+    identity and the applied manifests (for :func:`remove_identity`)."""
+    suffix = secrets.token_hex(3)
+    release = release or f"so-id-{suffix}"
+    namespace = f"store-orchestrator-{suffix}"
+    manifests = render_identity(cluster.helm, release, namespace, cluster.env)
+    docs = [doc for doc in yaml.safe_load_all(manifests) if doc]
+    service_account = next(d for d in docs if d["kind"] == "ServiceAccount")["metadata"]["name"]
+    store_role = next(d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-store-admin"))
+    _run(cluster, cluster.kubectl, "create", "namespace", namespace)
+    _run(cluster, cluster.kubectl, "apply", "--namespace", namespace, "-f", "-", stdin=manifests)
+    token = _run(
+        cluster, cluster.kubectl, "create", "token", service_account, "--namespace", namespace, "--duration", "12h"
+    ).strip()
+    kubeconfig = directory / "orchestrator.kubeconfig"
+    _token_kubeconfig(cluster, token, kubeconfig)
+    env = dict(cluster.env)
+    env.update(
+        KUBECONFIG=str(kubeconfig),
+        STORE_NAMESPACE_CLUSTERROLE=store_role["metadata"]["name"],
+        ORCHESTRATOR_SERVICE_ACCOUNT=f"{namespace}:{service_account}",
+        HELM_BIN=cluster.helm,
+    )
+    identity = OrchestratorIdentity(
+        kubeconfig=str(kubeconfig),
+        namespace=namespace,
+        service_account=service_account,
+        store_cluster_role=store_role["metadata"]["name"],
+        release=release,
+        env=env,
+    )
+    if any(d["kind"] == "ValidatingAdmissionPolicy" for d in docs):
+        _wait_for_admission_policy(identity)
+    return identity, manifests
+
+
+def remove_identity(cluster, identity: OrchestratorIdentity, manifests: str) -> None:
+    subprocess.run(
+        [cluster.kubectl, "delete", "--namespace", identity.namespace, "--ignore-not-found", "--wait=false", "-f", "-"],
+        env=cluster.env,
+        input=manifests,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    subprocess.run(
+        [cluster.kubectl, "delete", "namespace", identity.namespace, "--ignore-not-found", "--wait=false"],
+        env=cluster.env,
+        capture_output=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def orchestrator_identity(kube_cluster, tmp_path_factory) -> Iterator[OrchestratorIdentity]:
+    """The orchestrator's ServiceAccount with exactly the chart's RBAC and admission policy, in a
+    fresh namespace (unique release name, so parallel sessions do not share cluster-scoped objects).
+
+    ``os.fspath(identity)`` / ``identity.kubeconfig`` is a kubeconfig authenticated as it."""
+    identity, manifests = apply_identity(kube_cluster, tmp_path_factory.mktemp("orchestrator-identity"))
+    yield identity
+    remove_identity(kube_cluster, identity, manifests)
