@@ -203,6 +203,8 @@ STORE_EXTRA_VALUES = {
     "medusa": env_list("STORE_MEDUSA_VALUES"),
 }
 STORES_PER_USER = env_int("STORES_PER_USER", 10)
+# Namespaces and releases are "<prefix>-<id>-<slug>"; a DNS label of at most 12 characters.
+STORE_NAMESPACE_PREFIX = env("STORE_NAMESPACE_PREFIX", "store")
 # Namespaces are created with a RoleBinding to this ClusterRole for the orchestrator's
 # ServiceAccount (least privilege; see deploy/helm/README.md). Empty: not bound.
 STORE_NAMESPACE_CLUSTERROLE = env("STORE_NAMESPACE_CLUSTERROLE")

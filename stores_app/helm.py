@@ -96,7 +96,8 @@ def classify(exc: BaseException) -> HelmError:
             return HelmError(message, temporary=False)
         if _TEMPORARY.search(text):
             return HelmError(message, temporary=True)
-        if exc.returncode is not None and exc.returncode < 0:  # killed by a signal
+        # Killed by a signal: negative when direct, 128+N through the shell pyhelm3 uses.
+        if exc.returncode is not None and (exc.returncode < 0 or exc.returncode in (128 + 9, 128 + 15)):
             return HelmError(f"helm was killed ({message})", temporary=True)
         return HelmError(message, temporary=False)
     if isinstance(exc, OSError):
@@ -225,7 +226,7 @@ class HelmGateway:
         """Run the chart's `helm test` hook (the store's order smoke test)."""
         timeout = settings.HELM_TEST_TIMEOUT_SECONDS
         self._run(
-            self.client._command.run(["test", release, "--namespace", namespace, "--timeout", f"{timeout}s", "--logs"]),
+            self.client._command.run(["test", release, "--namespace", namespace, "--timeout", f"{timeout}s"]),
             timeout=timeout + 30,
         )
 

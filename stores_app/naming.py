@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 NAME_MIN, NAME_MAX = 3, 40
@@ -46,10 +47,13 @@ def slug_for(name: str) -> str:
 
 
 def namespace_for(store_id: int, slug: str) -> str:
-    """Namespace name: DNS-1123 label of at most 63 characters, unique through the id."""
-    return f"store-{store_id}-{slug}"[:63].rstrip("-")
+    """Namespace name: DNS-1123 label of at most 63 characters, unique through the id.
+
+    The prefix (STORE_NAMESPACE_PREFIX) keeps two installations sharing a cluster apart.
+    """
+    return f"{settings.STORE_NAMESPACE_PREFIX}-{store_id}-{slug}"[:63].rstrip("-")
 
 
 def release_for(store_id: int, slug: str) -> str:
     """Helm release name: at most 53 characters (Helm's limit)."""
-    return f"store-{store_id}-{slug}"[:53].rstrip("-")
+    return f"{settings.STORE_NAMESPACE_PREFIX}-{store_id}-{slug}"[:53].rstrip("-")

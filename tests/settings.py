@@ -17,6 +17,9 @@ if os.environ.get("ORCHESTRATOR_TEST_WORKER"):
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # live-server threads must not keep the test database open
 STORE_BASE_DOMAIN = "stores.test"
+# Store ids restart with every test database; a per-run prefix keeps this run's namespaces apart
+# from a previous run's that may still be terminating on a long-lived cluster.
+STORE_NAMESPACE_PREFIX = os.environ.setdefault("TEST_NAMESPACE_PREFIX", f"t{os.getpid() % 100000}")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests only
 LOG_FORMAT = "text"
 HELM_STALE_PENDING_SECONDS = int(os.environ.get("HELM_STALE_PENDING_SECONDS", "5"))

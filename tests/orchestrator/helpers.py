@@ -28,3 +28,9 @@ def drive(store_id: int, first: str = "provision", limit: int = 200, max_sleep: 
 
 def timeline(store: Store) -> list[tuple[str, str, str]]:
     return [(e.step, e.outcome, e.message) for e in store.events.all()]
+
+
+def describe(store: Store) -> str:
+    """The store's status and timeline as text, for assertion messages."""
+    lines = [f"{store.status}: {store.status_message}"] + [f"  {s} {o} {m}" for s, o, m in timeline(store)]
+    return "\n".join(lines)

@@ -15,7 +15,7 @@ from stores_app import helm as helm_module
 from stores_app import services
 from stores_app.kube import KubeGateway, reset_client
 from stores_app.models import AuditEntry, Status
-from tests.orchestrator.helpers import drive, timeline
+from tests.orchestrator.helpers import describe, drive, timeline
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
 
@@ -91,7 +91,7 @@ def test_stale_pending_install_is_uninstalled_and_installed_again(scripted_helm,
         ]
     )
     store = drive(store.pk)
-    assert store.status == Status.READY, timeline(store)
+    assert store.status == Status.READY, describe(store)
     assert any(step == "repair" and "pending-install" in msg for step, _, msg in timeline(store))
     assert AuditEntry.objects.filter(store=store, action=AuditEntry.Action.STORE_REPAIR).exists()
     assert real_release_status(kube_cluster, store) == "deployed"
@@ -111,7 +111,7 @@ def test_fresh_pending_release_is_left_to_its_owner_then_retried(scripted_helm, 
         ]
     )
     store = drive(store.pk)
-    assert store.status == Status.READY, timeline(store)
+    assert store.status == Status.READY, describe(store)
     assert any(outcome == "waiting" and "in progress" in msg for _, outcome, msg in timeline(store))
     assert not any(step == "repair" for step, _, _ in timeline(store))
 
@@ -134,7 +134,7 @@ def test_stuck_pending_upgrade_with_history_is_rolled_back(scripted_helm, new_st
         ]
     )
     store = drive(store.pk)
-    assert store.status == Status.READY, timeline(store)
+    assert store.status == Status.READY, describe(store)
     assert any(step == "repair" and "Rolled back" in msg for step, _, msg in timeline(store))
 
 
@@ -150,7 +150,7 @@ def test_temporary_errors_are_retried_until_ready(scripted_helm, new_store, stde
     store = new_store("Flaky Helm")
     scripted_helm([{"command": "upgrade", "times": 2, "exit": 1, "stderr": stderr}])
     store = drive(store.pk)
-    assert store.status == Status.READY, timeline(store)
+    assert store.status == Status.READY, describe(store)
     waits = [msg for _, outcome, msg in timeline(store) if outcome == "waiting" and "retrying" in msg]
     assert waits, timeline(store)
 
@@ -159,7 +159,7 @@ def test_helm_killed_mid_install_is_retried(scripted_helm, new_store, kube_clust
     store = new_store("Crashy Helm")
     scripted_helm([{"command": "upgrade", "kill": True}])
     store = drive(store.pk)
-    assert store.status == Status.READY, timeline(store)
+    assert store.status == Status.READY, describe(store)
     assert any("killed" in msg for _, _, msg in timeline(store))
     assert real_release_status(kube_cluster, store) == "deployed"
 
@@ -184,7 +184,7 @@ def test_permanent_error_fails_with_reason_and_retry_recovers(scripted_helm, new
     assert store.failure_reason == "helm"
     services.retry_store(store, owner)
     store = drive(store.pk)
-    assert store.status == Status.READY, timeline(store)
+    assert store.status == Status.READY, describe(store)
 
 
 def test_endless_temporary_errors_give_up_with_reason(scripted_helm, new_store, settings):
@@ -208,7 +208,7 @@ def test_release_not_found_on_uninstall_means_done(scripted_helm, new_store, own
     store = new_store("Gone Already")
     scripted_helm([])
     store = drive(store.pk)
-    assert store.status == Status.READY, timeline(store)
+    assert store.status == Status.READY, describe(store)
     scripted_helm(
         [
             {
@@ -220,5 +220,5 @@ def test_release_not_found_on_uninstall_means_done(scripted_helm, new_store, own
     )
     services.delete_store(store, owner)
     store = drive(store.pk, first="teardown")
-    assert store.status == Status.DELETED, timeline(store)
+    assert store.status == Status.DELETED, describe(store)
     assert KubeGateway().get_namespace(store.namespace) is None
