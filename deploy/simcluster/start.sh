@@ -79,7 +79,13 @@ YAML
   mv "$config.tmp" "$config"
   if [[ -d "$cluster_dir" ]]; then
     log "starting existing cluster $SIMCLUSTER_NAME (state in $cluster_dir)"
+    # kwokctl keeps the configuration a cluster was created with (stages included).
+    if ! cmp -s "$config" "$SIMCLUSTER_STATE_DIR/kwokctl.created.yaml"; then
+      log "WARNING: the cluster was created with another configuration (stages, binaries or"
+      log "  options changed since); 'stop.sh --delete' and start.sh again to apply it"
+    fi
   else
+    cp "$config" "$SIMCLUSTER_STATE_DIR/kwokctl.created.yaml"
     log "creating cluster $SIMCLUSTER_NAME (state in $cluster_dir)"
   fi
   # create is idempotent: an existing but stopped cluster is started again with

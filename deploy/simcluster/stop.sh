@@ -37,7 +37,7 @@ if $delete; then
   fi
   log "deleting cluster $SIMCLUSTER_NAME and its data"
   "$bin/kwokctl" --name "$SIMCLUSTER_NAME" delete cluster --kubeconfig "$SIMCLUSTER_KUBECONFIG" </dev/null >&2 9>&-
-  rm -f "$SIMCLUSTER_KUBECONFIG" "$SIMCLUSTER_STATE_DIR/kwokctl.yaml"
+  rm -f "$SIMCLUSTER_KUBECONFIG" "$SIMCLUSTER_STATE_DIR/kwokctl.yaml" "$SIMCLUSTER_STATE_DIR/kwokctl.created.yaml"
   # The directories the hostPath provisioner made for this cluster's PVs.
   if [[ ${#pv_dirs[@]} -gt 0 ]]; then rm -rf -- "${pv_dirs[@]}"; fi
 else

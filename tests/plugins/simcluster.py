@@ -38,9 +38,7 @@ class KubeCluster:
     kubeconfig: str  # path of the kubeconfig file
     bin_dir: str  # directory with helm, kubectl (and, when built here, kwokctl and the control plane)
     helm: str  # path of the helm binary
-    env: dict[
-        str, str
-    ]  # environment for subprocesses: os.environ + KUBECONFIG + PATH with bin_dir first
+    env: dict[str, str]  # environment for subprocesses: os.environ + KUBECONFIG + PATH with bin_dir first
     simulated: bool  # True for the simulated cluster of start.sh (started by this session or before)
     started_here: bool  # True when this session started it (and will stop it)
 
@@ -48,9 +46,7 @@ class KubeCluster:
     def kubectl(self) -> str:
         return str(Path(self.bin_dir) / "kubectl")
 
-    def run(
-        self, *args: str, check: bool = True, timeout: float = 300, **kwargs
-    ) -> subprocess.CompletedProcess:
+    def run(self, *args: str, check: bool = True, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
         """Run a command (e.g. ``cluster.run(cluster.helm, "list", "-A")``) with :attr:`env`, capturing text output."""
         return subprocess.run(
             list(args),
@@ -74,9 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(
-    config: pytest.Config, items: list[pytest.Item]
-) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("cluster") is not None:
             names = getattr(item, "fixturenames", None)
@@ -91,9 +85,7 @@ def _tail(text: str, limit: int = 4000) -> str:
 def _run_script(name: str, *args: str) -> subprocess.CompletedProcess:
     script = SIMCLUSTER_DIR / name
     try:
-        return subprocess.run(
-            [str(script), *args], capture_output=True, text=True, check=False
-        )
+        return subprocess.run([str(script), *args], capture_output=True, text=True, check=False)
     except OSError as exc:  # missing or not executable
         raise ClusterUnavailable(f"cannot run {script}: {exc}") from exc
 
@@ -135,8 +127,7 @@ def _bin_dir_for_external_cluster() -> str:
     if helm:
         return str(Path(helm).parent)
     raise ClusterUnavailable(
-        "no helm: deploy/simcluster/build.sh failed and helm is not on PATH:\n"
-        + _tail(result.stderr)
+        "no helm: deploy/simcluster/build.sh failed and helm is not on PATH:\n" + _tail(result.stderr)
     )
 
 
@@ -145,9 +136,7 @@ def _acquire_cluster() -> KubeCluster:
     if external:
         for path in external.split(os.pathsep):
             if path and not Path(path).is_file():
-                raise ClusterUnavailable(
-                    f"KUBECONFIG names {path}, which does not exist"
-                )
+                raise ClusterUnavailable(f"KUBECONFIG names {path}, which does not exist")
         kubeconfig, bin_dir, started, simulated = (
             external,
             _bin_dir_for_external_cluster(),
@@ -162,9 +151,7 @@ def _acquire_cluster() -> KubeCluster:
             )
         exports, state = _parse_exports(result.stdout)
         if "KUBECONFIG" not in exports or "PATH" not in exports:
-            raise ClusterUnavailable(
-                f"start.sh printed no KUBECONFIG/PATH exports:\n{result.stdout}"
-            )
+            raise ClusterUnavailable(f"start.sh printed no KUBECONFIG/PATH exports:\n{result.stdout}")
         kubeconfig, bin_dir, started, simulated = (
             exports["KUBECONFIG"],
             exports["PATH"],
@@ -208,9 +195,7 @@ def kube_cluster() -> KubeCluster:
             result = _run_script("stop.sh")
             if result.returncode != 0:
                 # Teardown problems must be visible but not hide test results.
-                print(
-                    f"simcluster: stop.sh failed (exit {result.returncode}):\n{_tail(result.stderr)}"
-                )
+                print(f"simcluster: stop.sh failed (exit {result.returncode}):\n{_tail(result.stderr)}")
 
 
 @pytest.fixture(scope="session")

@@ -21,11 +21,7 @@ def make_namespace(core):
 
     def make(prefix: str = "sim", labels: dict[str, str] | None = None) -> str:
         name = unique_name(prefix)
-        core.create_namespace(
-            client.V1Namespace(
-                metadata=client.V1ObjectMeta(name=name, labels=labels or {})
-            )
-        )
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {})))
         created.append(name)
         # Pods need the namespace's default ServiceAccount, made by the controller manager.
         wait_for(

@@ -17,9 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
-def wait_for(
-    check: Callable[[], T], timeout: float, what: str, interval: float = 0.5
-) -> T:
+def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
     """Polls check() until it returns something truthy; fails the test after timeout seconds."""
     deadline = time.monotonic() + timeout
     last = None
@@ -28,9 +26,7 @@ def wait_for(
         if last:
             return last
         if time.monotonic() > deadline:
-            pytest.fail(
-                f"timed out after {timeout}s waiting for {what} (last: {last!r})"
-            )
+            pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
 
 
@@ -77,7 +73,5 @@ def restricted_pod(name: str, **overrides) -> client.V1Pod:
             seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
         ),
     )
-    spec = client.V1PodSpec(
-        containers=[overrides.pop("container", container)], **overrides
-    )
+    spec = client.V1PodSpec(containers=[overrides.pop("container", container)], **overrides)
     return client.V1Pod(metadata=client.V1ObjectMeta(name=name), spec=spec)

@@ -16,9 +16,7 @@ pytestmark = pytest.mark.cluster
 
 
 def pinned_kubernetes_version() -> str:
-    for line in (
-        (REPO_ROOT / "deploy" / "simcluster" / "versions.env").read_text().splitlines()
-    ):
+    for line in (REPO_ROOT / "deploy" / "simcluster" / "versions.env").read_text().splitlines():
         if line.startswith("KUBERNETES_VERSION="):
             return line.split("=", 1)[1].strip()
     raise AssertionError("KUBERNETES_VERSION missing from versions.env")
@@ -52,10 +50,7 @@ def test_default_storage_class_and_ingress_class(kube_api_client):
     defaults = [
         c.metadata.name
         for c in classes
-        if (c.metadata.annotations or {}).get(
-            "storageclass.kubernetes.io/is-default-class"
-        )
-        == "true"
+        if (c.metadata.annotations or {}).get("storageclass.kubernetes.io/is-default-class") == "true"
     ]
     assert defaults == ["standard"]
     ingress_classes = client.NetworkingV1Api(kube_api_client).list_ingress_class().items
@@ -97,14 +92,17 @@ def test_scheduler_respects_allocatable(core, make_namespace):
     def unschedulable():
         pod = core.read_namespaced_pod("huge", ns)
         for cond in pod.status.conditions or []:
-            if (
-                cond.type == "PodScheduled"
-                and cond.status == "False"
-                and cond.reason == "Unschedulable"
-            ):
+            if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable":
                 return pod
         return None
 
     pod = wait_for(unschedulable, 30, "PodScheduled=False/Unschedulable")
     assert pod.status.phase == "Pending"
     assert not pod.spec.node_name
+
+
+def test_service_ranges_hold_hundreds_of_services(kube_cluster, kube_api_client):
+    """Dozens of stores need hundreds of ClusterIPs; the default /24 alone would run out."""
+    cidrs = client.NetworkingV1Api(kube_api_client).list_service_cidr().items
+    sizes = [2 ** (32 - int(c.split("/")[1])) for sc in cidrs for c in sc.spec.cidrs if "." in c]
+    assert sum(sizes) >= 4096, f"service CIDRs too small: {[sc.spec.cidrs for sc in cidrs]}"

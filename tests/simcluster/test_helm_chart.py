@@ -15,9 +15,7 @@ pytestmark = pytest.mark.cluster
 
 def helm(cluster, *args, timeout=300):
     result = cluster.run(cluster.helm, *args, check=False, timeout=timeout)
-    assert result.returncode == 0, (
-        f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    )
+    assert result.returncode == 0, f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
 
@@ -26,15 +24,11 @@ def install(cluster, release, ns):
          "--wait", "--wait-for-jobs", "--timeout", "3m")  # fmt: skip
 
 
-def test_chart_installs_ready_and_helm_test_passes(
-    kube_cluster, kube_api_client, make_namespace
-):
+def test_chart_installs_ready_and_helm_test_passes(kube_cluster, kube_api_client, make_namespace):
     ns = make_namespace("sim-helm", labels=RESTRICTED)
     install(kube_cluster, "fid", ns)
 
-    status = json.loads(
-        helm(kube_cluster, "status", "fid", "--namespace", ns, "-o", "json")
-    )
+    status = json.loads(helm(kube_cluster, "status", "fid", "--namespace", ns, "-o", "json"))
     assert status["info"]["status"] == "deployed"
 
     apps = client.AppsV1Api(kube_api_client)
@@ -44,9 +38,7 @@ def test_chart_installs_ready_and_helm_test_passes(
     assert statefulset.status.ready_replicas == 1
     job = client.BatchV1Api(kube_api_client).read_namespaced_job("fid-setup-1", ns)
     assert job.status.succeeded == 1
-    assert any(
-        c.type == "Complete" and c.status == "True" for c in job.status.conditions or []
-    )
+    assert any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or [])
 
     core = client.CoreV1Api(kube_api_client)
     pvc = core.read_namespaced_persistent_volume_claim("data-fid-db-0", ns)
@@ -56,9 +48,7 @@ def test_chart_installs_ready_and_helm_test_passes(
     assert pv.spec.claim_ref.namespace == ns
     assert pv.spec.persistent_volume_reclaim_policy == "Delete"
 
-    ingress = client.NetworkingV1Api(kube_api_client).read_namespaced_ingress(
-        "fid-web", ns
-    )
+    ingress = client.NetworkingV1Api(kube_api_client).read_namespaced_ingress("fid-web", ns)
     assert ingress.spec.ingress_class_name == "nginx"
 
     out = helm(kube_cluster, "test", "fid", "--namespace", ns, "--timeout", "2m")
@@ -67,32 +57,22 @@ def test_chart_installs_ready_and_helm_test_passes(
     assert test_pod.status.phase == "Succeeded"
 
 
-def test_uninstall_and_namespace_deletion_leave_nothing(
-    kube_cluster, kube_api_client, make_namespace
-):
+def test_uninstall_and_namespace_deletion_leave_nothing(kube_cluster, kube_api_client, make_namespace):
     core = client.CoreV1Api(kube_api_client)
     ns = make_namespace("sim-teardown", labels=RESTRICTED)
     install(kube_cluster, "fid", ns)
-    pv_name = core.read_namespaced_persistent_volume_claim(
-        "data-fid-db-0", ns
-    ).spec.volume_name
+    pv_name = core.read_namespaced_persistent_volume_claim("data-fid-db-0", ns).spec.volume_name
     assert pv_name
 
-    helm(
-        kube_cluster, "uninstall", "fid", "--namespace", ns, "--wait", "--timeout", "2m"
-    )
-    releases = json.loads(
-        helm(kube_cluster, "list", "--namespace", ns, "--all", "-o", "json")
-    )
+    helm(kube_cluster, "uninstall", "fid", "--namespace", ns, "--wait", "--timeout", "2m")
+    releases = json.loads(helm(kube_cluster, "list", "--namespace", ns, "--all", "-o", "json"))
     assert releases == []
     # helm leaves StatefulSet claims behind by design; the namespace deletion must take them.
     core.delete_namespace(ns)
     wait_for(lambda: namespace_gone(core, ns), 60, f"namespace {ns} gone")
 
     def pv_gone():
-        return pv_name not in {
-            pv.metadata.name for pv in core.list_persistent_volume().items
-        }
+        return pv_name not in {pv.metadata.name for pv in core.list_persistent_volume().items}
 
     wait_for(pv_gone, 30, f"PV {pv_name} deleted (reclaim policy Delete)")
     leftovers = [pv.metadata.name for pv in core.list_persistent_volume().items

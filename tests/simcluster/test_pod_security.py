@@ -26,9 +26,7 @@ def root_pod(name: str) -> client.V1Pod:
     )
 
 
-def test_restricted_namespace_rejects_root_pod_and_accepts_compliant_one(
-    core, make_namespace
-):
+def test_restricted_namespace_rejects_root_pod_and_accepts_compliant_one(core, make_namespace):
     ns = make_namespace("sim-psa", labels=RESTRICTED)
 
     with pytest.raises(ApiException) as rejected:

@@ -10,12 +10,8 @@ pytestmark = pytest.mark.cluster
 
 
 def service_account_with_token(core: client.CoreV1Api, ns: str, name: str) -> str:
-    core.create_namespaced_service_account(
-        ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
-    )
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600)
-    )
+    core.create_namespaced_service_account(ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)))
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))
     token = core.create_namespaced_service_account_token(name, ns, request).status.token
     assert token and token.count(".") == 2, "TokenRequest must return a signed JWT"
     return token
@@ -35,19 +31,13 @@ def rbac_namespace(kube_api_client, make_namespace):
     """A namespace with a ConfigMap, a Role that may read ConfigMaps, and that Role bound to SA 'reader'."""
     ns = make_namespace("sim-rbac")
     core = client.CoreV1Api(kube_api_client)
-    core.create_namespaced_config_map(
-        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings"))
-    )
+    core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings")))
     rbac = client.RbacAuthorizationV1Api(kube_api_client)
     rbac.create_namespaced_role(
         ns,
         client.V1Role(
             metadata=client.V1ObjectMeta(name="configmap-reader"),
-            rules=[
-                client.V1PolicyRule(
-                    api_groups=[""], resources=["configmaps"], verbs=["get", "list"]
-                )
-            ],
+            rules=[client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get", "list"])],
         ),
     )
     rbac.create_namespaced_role_binding(
@@ -59,17 +49,13 @@ def rbac_namespace(kube_api_client, make_namespace):
                 kind="Role",
                 name="configmap-reader",
             ),
-            subjects=[
-                client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace=ns)
-            ],
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace=ns)],
         ),
     )
     return ns
 
 
-def test_service_account_without_rights_is_denied_where_authorized_one_succeeds(
-    kube_api_client, rbac_namespace
-):
+def test_service_account_without_rights_is_denied_where_authorized_one_succeeds(kube_api_client, rbac_namespace):
     ns = rbac_namespace
     core = client.CoreV1Api(kube_api_client)
     reader_token = service_account_with_token(core, ns, "reader")
@@ -95,9 +81,7 @@ def test_service_account_without_rights_is_denied_where_authorized_one_succeeds(
         assert unauthenticated.value.status == 401
 
 
-def test_impersonation_applies_the_impersonated_users_rights(
-    kube_cluster, rbac_namespace
-):
+def test_impersonation_applies_the_impersonated_users_rights(kube_cluster, rbac_namespace):
     ns = rbac_namespace
 
     def can_i(user: str) -> str:
