@@ -40,9 +40,7 @@ BUILD_CONTEXT = ["package.json", "package-lock.json", "tsconfig.json", "medusa-c
 # The server's user in the chart is non-root; nobody stands in for it here.
 UNPRIVILEGED = 65534
 
-POSTGRES_URL = os.environ.get(
-    "MEDUSA_TEST_POSTGRES_URL", "postgresql://orchestrator@127.0.0.1:54320/orchestrator"
-)
+POSTGRES_URL = os.environ.get("MEDUSA_TEST_POSTGRES_URL", "postgresql://orchestrator@127.0.0.1:54320/orchestrator")
 # A Redis database of its own: Medusa's queues must not meet another process's.
 REDIS_URL = os.environ.get("MEDUSA_TEST_REDIS_URL", "redis://127.0.0.1:63790/13")
 
@@ -183,9 +181,7 @@ def _wait_for_health(url: str, server: subprocess.Popen, log: Path, timeout: flo
 def test_medusa_store_takes_an_order(server_dir: Path, store_env: dict[str, str]) -> None:
     setup = [*_as_store_user(), "sh", str(server_dir / "setup-store.sh")]
     # What the server's init container runs: it must hold the server back until setup is done.
-    waiter = subprocess.Popen(
-        [*setup, "--wait"], cwd=server_dir, env=store_env, stdout=subprocess.PIPE, text=True
-    )
+    waiter = subprocess.Popen([*setup, "--wait"], cwd=server_dir, env=store_env, stdout=subprocess.PIPE, text=True)
     _timed("setup (migrations, admin, seed)", setup, cwd=server_dir, env=store_env)
     assert waiter.wait(timeout=60) == 0, "setup-store.sh --wait did not see the finished setup"
     # The setup Job runs again on every upgrade and after a partial failure: it must converge.
