@@ -64,8 +64,8 @@ module.exports = defineConfig({
   },
   admin: {
     // The dashboard is a large Vite build (hundreds of MB of build dependencies and minutes of CPU
-    // per image). Stores are administered through the Admin API; set ADMIN_DISABLED=false at build
-    // time (and install the admin build dependencies) to ship the dashboard at /app.
+    // per image). Stores are administered through the Admin API; to ship the dashboard at /app,
+    // add @medusajs/admin-sdk (and React) to package.json and build with ADMIN_DISABLED=false.
     disable: process.env.ADMIN_DISABLED !== "false",
     backendUrl: process.env.MEDUSA_BACKEND_URL,
   },
