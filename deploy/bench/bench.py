@@ -1,0 +1,322 @@
+#!/usr/bin/env python
+"""Store Orchestrator benchmark: provisioning and teardown through the API against raw helm,
+in-flight capacity, API latency and SQL queries with many stores, and memory footprint.
+
+    deploy/dev/bench.sh [--n 20|50|200] [options]      (make bench BENCH_ARGS="--n 50")
+
+Needs Postgres and Redis (DATABASE_URL/REDIS_URL as deploy/dev/services.sh prints them), a cluster
+(KUBECONFIG) and helm (HELM_BIN or PATH). Prints a table and writes results/bench-<time>-n<N>.json
+and .md (and results/bench-latest.*). Figures are printed, never asserted. See deploy/bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import secrets
+import string
+import sys
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1]))
+
+from benchlib import api, baseline, capacity, orchestrator_run, report  # noqa: E402
+from benchlib.env import REPO, Config, Environment  # noqa: E402
+
+SECTIONS = ("orchestrator", "baseline", "api")
+
+
+def parse_args(argv: list[str]) -> Config:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=20, help="stores to provision and tear down (default 20)")
+    p.add_argument("--engines", default="woocommerce", help="comma list, used in turn (default woocommerce)")
+    p.add_argument("--users", type=int, default=4, help="API users creating stores at once (default 4)")
+    p.add_argument(
+        "--parallelism", type=int, default=0, help="stores in flight at once, both sides (default 0: all N at once)"
+    )
+    p.add_argument("--worker-processes", type=int, default=1, help="celery worker processes (default 1)")
+    p.add_argument("--concurrency", type=int, default=2, help="celery --concurrency per process (default 2)")
+    p.add_argument("--web-workers", type=int, default=2, help="gunicorn --workers (default 2)")
+    p.add_argument("--web-threads", type=int, default=4, help="gunicorn --threads (default 4)")
+    p.add_argument("--api-stores", type=int, default=1000, help="stores in the database for the API section")
+    p.add_argument("--api-requests", type=int, default=300, help="timed requests per API endpoint")
+    p.add_argument("--timeout", type=float, default=1200, help="seconds a phase may take before giving up")
+    p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    p.add_argument("--baseline-first", action="store_true", help="run raw helm before the orchestrator")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the worker's tasks under pyinstrument (slower; writes <run dir>/profile/)",
+    )
+    p.add_argument("--db-name", default="orchestrator_bench", help="database (dropped and created each run)")
+    p.add_argument("--redis-db-base", type=int, default=10, help="first of three Redis databases used")
+    p.add_argument("--out", default=str(REPO / "results"), help="results directory (default results/)")
+    p.add_argument("--label", default="", help="free text stored with the result (e.g. 'patched')")
+    p.add_argument("--skip-capacity-check", action="store_true", help="start even if the cluster looks too small")
+    a = p.parse_args(argv)
+    sections = [s.strip() for s in a.sections.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    cfg = Config(
+        n=a.n,
+        engines=[e.strip() for e in a.engines.split(",") if e.strip()],
+        users=a.users,
+        parallelism=a.parallelism,
+        worker_processes=a.worker_processes,
+        concurrency=a.concurrency,
+        web_workers=a.web_workers,
+        web_threads=a.web_threads,
+        api_stores=a.api_stores,
+        api_requests=a.api_requests,
+        timeout=a.timeout,
+        sections=sections,
+        baseline_first=a.baseline_first,
+        profile=a.profile,
+        db_name=a.db_name,
+        redis_db_base=a.redis_db_base,
+        out_dir=Path(a.out),
+        run_id="".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(4)),
+        label=a.label,
+        skip_capacity_check=a.skip_capacity_check,
+    )
+    return cfg
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    mem = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem = int(line.split()[1]) / 2**20
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{cpus} CPUs ({model}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+class Bench:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.stem = f"bench-{stamp}-n{cfg.n}"
+        self.run_dir = cfg.out_dir / self.stem
+        self.env = Environment(cfg, self.run_dir)
+        self.result: dict = {
+            "meta": {
+                "started": dt.datetime.now().isoformat(timespec="seconds"),
+                "run_id": cfg.run_id,
+                "label": cfg.label,
+                "n": cfg.n,
+                "engines": cfg.engines,
+                "users": cfg.users,
+                "parallelism": cfg.effective_parallelism,
+                "worker_processes": cfg.worker_processes,
+                "concurrency": cfg.concurrency,
+                "worker_slots": cfg.worker_slots,
+                "web_workers": cfg.web_workers,
+                "web_threads": cfg.web_threads,
+                "profiled": cfg.profile,
+                "sections": cfg.sections,
+                "machine": machine(),
+                "run_dir": str(self.run_dir),
+            }
+        }
+        self.orch_stores: list[orchestrator_run.StoreRun] = []
+        self.runner: baseline.Runner | None = None
+
+    # --- phases ---------------------------------------------------------------------
+    def prepare(self) -> None:
+        log(f"run {self.cfg.run_id}: database {self.cfg.db_name}, logs in {self.run_dir}/logs")
+        self.env.create_database()
+        self.env.flush_redis()
+        self.env.setup_django()
+        from django.conf import settings
+
+        self.runner = baseline.Runner(
+            self.cfg.run_id,
+            self.env.helm,
+            self.env.kubeconfig,
+            settings.HELM_TIMEOUT_SECONDS,
+            settings.HELM_TEST_TIMEOUT_SECONDS,
+        )
+        self.result["meta"]["helm"] = self.env.helm
+        self.result["meta"]["smoke_test"] = settings.STORE_SMOKE_TEST
+        self.env.memory.start()
+        self.check_capacity()
+
+    def check_capacity(self) -> None:
+        if not ({"orchestrator", "baseline"} & set(self.cfg.sections)):
+            return
+        from django.conf import settings
+
+        samples = baseline.make_stores(self.cfg.run_id, len(self.cfg.engines), self.cfg.engines)
+        charts = {s.engine: (str(Path(settings.STORE_CHARTS_DIR) / s.engine), s.values) for s in samples}
+        at_once = {}
+        for i in range(self.cfg.effective_parallelism):
+            engine = self.cfg.engines[i % len(self.cfg.engines)]
+            at_once[engine] = at_once.get(engine, 0) + 1
+        room = capacity.check(self.env.helm, self.env.kubeconfig, charts, at_once)
+        self.result["meta"]["cluster"] = {
+            "nodes": room["nodes"],
+            "nodes_needed": room["nodes_needed"],
+            "per_store": room["per_store"],
+        }
+        if not room["fits"]:
+            message = (
+                f"the cluster ({room['nodes']} nodes) has no room for {self.cfg.effective_parallelism} stores at "
+                f"once; start the simulated cluster with SIMCLUSTER_NODES={room['nodes_needed']} (or use "
+                "--parallelism)"
+            )
+            if not self.cfg.skip_capacity_check:
+                raise SystemExit(f"bench: {message}")
+            log(f"warning: {message}")
+
+    def run_orchestrator(self) -> None:
+        cfg = self.cfg
+        log(f"orchestrator: starting gunicorn, {cfg.worker_processes} worker(s) × {cfg.concurrency}, beat")
+        web = self.env.start_web("web")
+        profile_dir = self.run_dir / "profile" if cfg.profile else None
+        self.env.start_workers(profile_dir=profile_dir)
+        self.env.start_beat()
+        users = self.env.make_users(f"bench-{cfg.run_id}-u", cfg.users, web)
+        tokens = [token for _, token in users]
+        self.orch_stores = [
+            orchestrator_run.StoreRun(
+                index=i, name=f"o{cfg.run_id} {i}", engine=cfg.engines[i % len(cfg.engines)], user=i % cfg.users
+            )
+            for i in range(cfg.n)
+        ]
+        log(f"orchestrator: creating {cfg.n} stores through POST /api/stores/")
+        up = orchestrator_run.provision(web, tokens, self.orch_stores, cfg.effective_parallelism, cfg.timeout)
+        log(f"orchestrator: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s; deleting through the API")
+        self.result.setdefault("provisioning", {})["orchestrator"] = up
+        self.result["inflight"] = {
+            "worker_processes": cfg.worker_processes,
+            "concurrency": cfg.concurrency,
+            "worker_slots": cfg.worker_slots,
+            "max_provisioning_sampled": up["max_provisioning_sampled"],
+            "max_provisioning_from_timestamps": up["max_provisioning_from_timestamps"],
+            "exceeds_worker_slots": max(up["max_provisioning_sampled"], up["max_provisioning_from_timestamps"])
+            > cfg.worker_slots,
+        }
+        down = orchestrator_run.teardown(web, tokens, self.orch_stores, cfg.effective_parallelism, cfg.timeout)
+        log(f"orchestrator: {down['deleted']}/{down['stores']} deleted in {down['total_seconds']} s")
+        self.result.setdefault("teardown", {})["orchestrator"] = down
+        self.env.stop({"worker", "beat", "web"})
+        if profile_dir is not None and profile_dir.exists():
+            self.result["profile"] = report.render_profiles(profile_dir)
+
+    def run_baseline(self) -> None:
+        cfg = self.cfg
+        assert self.runner is not None
+        stores = baseline.make_stores(cfg.run_id, cfg.n, cfg.engines)
+        log(f"baseline: raw helm for {cfg.n} stores, {cfg.effective_parallelism} at once")
+        first = stores[0]
+        self.result["meta"]["baseline_commands"] = {
+            "install": " ".join(["helm", *first.install_args]),
+            "test": " ".join(["helm", *first.test_args]),
+            "uninstall": " ".join(["helm", *first.uninstall_args]),
+            "values": first.values,
+        }
+        up = baseline.provision(self.runner, stores, cfg.effective_parallelism)
+        log(f"baseline: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s; uninstalling")
+        self.result.setdefault("provisioning", {})["baseline"] = up
+        down = baseline.teardown(self.runner, stores, cfg.effective_parallelism, cfg.timeout)
+        log(f"baseline: {down['deleted']}/{down['stores']} deleted in {down['total_seconds']} s")
+        self.result.setdefault("teardown", {})["baseline"] = down
+
+    def run_api(self) -> None:
+        cfg = self.cfg
+        log(f"api: {cfg.api_stores} stores in the database; gunicorn on a broker no worker reads")
+        web = self.env.start_web("web-api", broker_url=self.env.sink_broker_url)
+        (small, _), (big, big_token) = self.env.make_users(f"bench-{cfg.run_id}-api", 2, web)
+        api.insert_stores(small, 10, f"s{cfg.run_id}")
+        api.insert_stores(big, cfg.api_stores, f"l{cfg.run_id}")
+        latency = api.latency(web, big_token, cfg.api_requests, f"p{cfg.run_id}")
+        queries = api.query_counts(small, big, 10, cfg.api_stores, f"q{cfg.run_id}")
+        self.result["api"] = {"stores": cfg.api_stores, "latency": latency, "queries": queries}
+        self.env.stop({"web-api"})
+        from stores_app.models import Store
+
+        Store.objects.filter(owner__in=[small, big]).delete()
+        self.env.flush_redis()
+        log(
+            f"api: POST p99 {latency['create']['p99']} ms, GET p99 {latency['list']['p99']} ms, "
+            f"list queries {queries['small']['list_queries']} vs {queries['large']['list_queries']}"
+        )
+
+    # --- the whole run --------------------------------------------------------------
+    def run(self) -> int:
+        failed = False
+        try:
+            self.prepare()
+            order = ["orchestrator", "baseline"]
+            if self.cfg.baseline_first:
+                order.reverse()
+            for section in [*order, "api"]:
+                if section in self.cfg.sections:
+                    getattr(self, f"run_{section}")()
+        except SystemExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 (report what we have, then clean up)
+            failed = True
+            self.result["error"] = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+        finally:
+            self.env.stop()
+            self.cleanup()
+            if self.env.memory.is_alive():
+                self.env.memory.stop()
+            self.result["footprint"] = self.env.memory.report()
+        self.finish()
+        return 1 if failed else 0
+
+    def cleanup(self) -> None:
+        """Leave nothing of this run in the cluster, whatever happened."""
+        if self.runner is None:
+            return
+        try:
+            left = baseline.cleanup_leftovers(self.runner)
+            if left:
+                log(f"cleanup: removed baseline namespaces {', '.join(left)}")
+            from stores_app.models import Store
+
+            leftover = Store.objects.filter(name__startswith=f"o{self.cfg.run_id} ").exclude(status="deleted")
+            for store in leftover.exclude(namespace=None):
+                ghost = baseline.BaselineStore(0, "", store.pk, "", store.namespace, store.release_name, {}, "")
+                self.runner.teardown(ghost, timeout=120)
+                log(f"cleanup: removed orchestrator namespace {store.namespace}")
+        except Exception as exc:  # noqa: BLE001
+            log(f"cleanup failed: {exc}")
+
+    def finish(self) -> None:
+        self.result["meta"]["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+        paths = report.write(self.result, self.cfg.out_dir, self.stem)
+        print(report.render_text(self.result))
+        print()
+        print(f"Results: {paths['json']}  {paths['markdown']}  (logs: {self.run_dir / 'logs'})")
+        if "profile" in self.result:
+            print("Profiles: " + json.dumps({k: v["text"] for k, v in self.result["profile"].items()}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    return Bench(cfg).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The benchmark's table: printed, and written as JSON and Markdown under results/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .stats import ratio
+
+
+def _fmt(value, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{unit}"
+    return f"{value}{unit}"
+
+
+def _side(section: dict, key: str) -> dict:
+    return section.get(key) or {}
+
+
+def comparison_rows(result: dict, section: str, done_key: str) -> list[tuple[str, str, str, str]]:
+    """Rows (figure, orchestrator, baseline, ratio) for provisioning or teardown."""
+    data = result.get(section) or {}
+    orch, base = _side(data, "orchestrator"), _side(data, "baseline")
+    rows = []
+
+    def add(label, getter, unit="s", lower_is_better=True):
+        a, b = getter(orch), getter(base)
+        r = ratio(a, b) if lower_is_better else ratio(b, a)
+        rows.append((label, _fmt(a, unit), _fmt(b, unit), _fmt(r, "×", 2)))
+
+    add("all done (wall clock)", lambda d: d.get("total_seconds"))
+    for pct in ("p50", "p95", "max"):
+        add(f"per store {pct}", lambda d, pct=pct: (d.get("per_store_seconds") or {}).get(pct))
+    add("stores per minute", lambda d: d.get("stores_per_minute"), unit="", lower_is_better=False)
+    rows.append(
+        (
+            f"{done_key} / failed / unfinished",
+            f"{orch.get(done_key, '–')} / {orch.get('failed', '–')} / {orch.get('unfinished', 0)}",
+            f"{base.get(done_key, '–')} / {base.get('failed', '–')} / 0",
+            "",
+        )
+    )
+    return rows
+
+
+def _table(headers: list[str], rows: list[tuple]) -> list[str]:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)] if rows else []
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    return lines
+
+
+def _md_table(headers: list[str], rows: list[tuple]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    return lines
+
+
+def sections(result: dict) -> list[tuple[str, list[str], list[tuple]]]:
+    """(title, headers, rows) of every part of the report that has data."""
+    out = []
+    head = ["", "orchestrator", "raw helm", "ratio (orch/helm)"]
+    if result.get("provisioning"):
+        out.append(("Provisioning (request → ready, seconds)", head, comparison_rows(result, "provisioning", "ready")))
+    if result.get("teardown"):
+        out.append(("Teardown (request → gone, seconds)", head, comparison_rows(result, "teardown", "deleted")))
+    inflight = result.get("inflight")
+    if inflight:
+        rows = [
+            (
+                "worker processes × concurrency (slots)",
+                f"{inflight['worker_processes']} × {inflight['concurrency']} = {inflight['worker_slots']}",
+            ),
+            ("max stores `provisioning` at once (sampled every 0.25 s)", inflight["max_provisioning_sampled"]),
+            ("max stores `provisioning` at once (from timestamps)", inflight["max_provisioning_from_timestamps"]),
+            ("exceeds worker slots", "yes" if inflight["exceeds_worker_slots"] else "no"),
+        ]
+        out.append(("In-flight capacity", ["", "value"], rows))
+    api = result.get("api")
+    if api and api.get("latency"):
+        lat, q = api["latency"], api.get("queries") or {}
+        n = api["stores"]
+        rows = [
+            (
+                f"POST /api/stores/ (accept + enqueue), {n} stores",
+                _fmt(lat["create"]["p50"], " ms"),
+                _fmt(lat["create"]["p99"], " ms"),
+                "50 ms",
+            ),
+            (
+                f"GET /api/stores/ (page of {lat['list']['page_size']}), {n} stores",
+                _fmt(lat["list"]["p50"], " ms"),
+                _fmt(lat["list"]["p99"], " ms"),
+                "100 ms",
+            ),
+            (
+                f"GET /api/stores/?limit=1000, {n} stores",
+                _fmt(lat["list_limit_1000"]["p50"], " ms"),
+                _fmt(lat["list_limit_1000"]["p99"], " ms"),
+                "",
+            ),
+        ]
+        if q:
+            rows.append(
+                (
+                    f"SQL queries per GET, {q['small']['stores']} vs {q['large']['stores']} stores",
+                    f"{q['small']['list_queries']} vs {q['large']['list_queries']}",
+                    "",
+                    "must not grow",
+                )
+            )
+            rows.append(
+                (
+                    f"SQL queries per POST, {q['small']['stores']} vs {q['large']['stores']} stores",
+                    f"{q['small']['create_queries']} vs {q['large']['create_queries']}",
+                    "",
+                    "must not grow",
+                )
+            )
+        out.append(("API", ["", "p50", "p99", "target (p99)"], rows))
+    footprint = result.get("footprint")
+    if footprint:
+        rows = []
+        for name, data in footprint.items():
+            rows.append(
+                (
+                    name,
+                    data["processes"],
+                    _fmt(data["peak_total_rss_mib"], " MiB"),
+                    _fmt(data["max_process_peak_rss_mib"], " MiB"),
+                    data.get("peak_helm_children", 0),
+                )
+            )
+        out.append(
+            (
+                "Footprint (peak RSS)",
+                [
+                    "process tree",
+                    "processes",
+                    "peak total (sampled)",
+                    "largest process (VmHWM)",
+                    "peak helm/sh children",
+                ],
+                rows,
+            )
+        )
+    return out
+
+
+def header_lines(result: dict) -> list[str]:
+    meta = result["meta"]
+    return [
+        f"Store Orchestrator benchmark, {meta['started']} — N={meta['n']} ({', '.join(meta['engines'])}), "
+        f"{meta['users']} API users, parallelism {meta['parallelism']}",
+        f"web: gunicorn {meta['web_workers']} workers × {meta['web_threads']} threads; worker: "
+        f"{meta['worker_processes']} celery process(es) × concurrency {meta['concurrency']}; "
+        f"machine: {meta['machine']}",
+    ]
+
+
+def render_text(result: dict) -> str:
+    lines = header_lines(result)
+    for title, headers, rows in sections(result):
+        lines += ["", title]
+        lines += ["  " + line for line in _table(headers, rows)]
+    phase_lines = _phase_text(result)
+    if phase_lines:
+        lines += ["", "Where a store's time goes (p50 / max seconds)"] + phase_lines
+    return "\n".join(lines)
+
+
+def _phase_text(result: dict) -> list[str]:
+    prov = result.get("provisioning") or {}
+    lines = []
+    for side in ("orchestrator", "baseline"):
+        phases = (prov.get(side) or {}).get("phases_seconds") or {}
+        if phases:
+            lines.append(f"  {side}:")
+            for label, s in phases.items():
+                lines.append(f"    {label:<52} {_fmt(s['p50'], '', 2):>7} / {_fmt(s['max'], '', 2):>7}")
+    return lines
+
+
+def render_markdown(result: dict) -> str:
+    lines = ["# Benchmark result", ""] + [line + "  " for line in header_lines(result)]
+    for title, headers, rows in sections(result):
+        lines += ["", f"## {title}", ""]
+        lines += _md_table(headers, rows)
+    phase_lines = _phase_text(result)
+    if phase_lines:
+        lines += ["", "## Where a store's time goes (p50 / max seconds)", "", "```"] + phase_lines + ["```"]
+    return "\n".join(lines) + "\n"
+
+
+def write(result: dict, out_dir: Path, stem: str) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md"}
+    paths["json"].write_text(json.dumps(result, indent=2, default=str) + "\n")
+    paths["markdown"].write_text(render_markdown(result))
+    for kind, path in list(paths.items()):
+        latest = out_dir / f"bench-latest{path.suffix}"
+        latest.write_text(path.read_text())
+        paths[f"{kind}_latest"] = latest
+    return paths
+
+
+def render_profiles(profile_dir: Path) -> dict:
+    """Merge the per-process pyinstrument sessions per task; write text and HTML next to them."""
+    from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
+    from pyinstrument.session import Session
+
+    merged: dict[str, Session] = {}
+    counts: dict[str, list[float]] = {}
+    for path in sorted(profile_dir.glob("*.pyisession")):
+        task = path.name.split(".", 1)[0]
+        session = Session.load(str(path))
+        merged[task] = session if task not in merged else Session.combine(merged[task], session)
+        count_file = path.with_suffix(".count")
+        if count_file.exists():
+            n, busy = count_file.read_text().split()
+            have = counts.setdefault(task, [0, 0.0])
+            have[0] += int(n)
+            have[1] += float(busy)
+    out = {}
+    for task, session in merged.items():
+        text = ConsoleRenderer(unicode=True, color=False, short_mode=True, show_all=False, time="seconds").render(
+            session
+        )
+        (profile_dir / f"{task}.txt").write_text(text)
+        (profile_dir / f"{task}.html").write_text(HTMLRenderer().render(session))
+        n, busy = counts.get(task, [0, session.duration])
+        out[task] = {"runs": n, "busy_seconds": round(busy, 3), "text": str(profile_dir / f"{task}.txt")}
+    return out

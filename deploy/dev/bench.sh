@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make bench`: the provisioning/teardown/API benchmark on the simulated cluster (or the cluster
+# KUBECONFIG names). Arguments go to deploy/bench/bench.py, e.g. `deploy/dev/bench.sh --n 50`
+# (`make bench BENCH_ARGS="--n 50"`); `deploy/dev/bench.sh --help` lists them.
+#
+# The simulated cluster is started (or reused) with the SIMCLUSTER_* sizes you export; a
+# reused cluster is resized to them, so set them only when nobody else is using it. 20 and 50
+# stores fit the default 3 nodes; 200 need SIMCLUSTER_NODES=6 (the harness checks and says so).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$repo"
+if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
+  exec .venv/bin/python deploy/bench/bench.py --help
+fi
+deploy/dev/bootstrap.sh
+eval "$(deploy/dev/services.sh start)"
+if [[ -z "${KUBECONFIG:-}" ]]; then
+  eval "$(deploy/simcluster/start.sh)"
+else
+  echo "bench: using the cluster of KUBECONFIG=$KUBECONFIG" >&2
+  PATH="$(deploy/simcluster/build.sh):$PATH"
+fi
+export HELM_BIN="${HELM_BIN:-$(command -v helm)}"
+exec .venv/bin/python deploy/bench/bench.py "$@"
