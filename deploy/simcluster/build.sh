@@ -11,6 +11,9 @@ source "$here/versions.env"
 cache_root="${SIMCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/store-orchestrator/simcluster}"
 bin="$cache_root/bin"
 mkdir -p "$bin"
+# Concurrent callers (start.sh from several test runners) wait for one build.
+exec 8>"$cache_root/.build.lock"
+flock 8
 gover="$(go version)"
 
 # cached NAME KEYTEXT BUILDFN: runs BUILDFN OUTDIR unless OUTDIR is complete.
