@@ -224,3 +224,9 @@ class OrphanNamespace(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def store_labels(self) -> str:
+        """The labels that say which store it claims to be, e.g. "store-id=4, owner-id=2, engine=medusa"."""
+        prefix = "store-orchestrator.io/"
+        return ", ".join(f"{k[len(prefix) :]}={v}" for k, v in sorted(self.labels.items()) if k.startswith(prefix))

@@ -265,7 +265,7 @@ def check_ready(store_id: int) -> Next:
                 if exc.temporary and elapsed <= settings.READY_TIMEOUT_SECONDS:
                     return _wait(store, f"Smoke test could not run yet ({exc})", Step.SMOKE_TEST, elapsed)
                 return _fail(store, f"Smoke test failed: {exc}", "smoke_test")
-            _event_once(store, Step.SMOKE_TEST, Outcome.SUCCEEDED, "helm test passed: an order was placed")
+            _event_once(store, Step.SMOKE_TEST, Outcome.SUCCEEDED, "helm test passed (the chart's order smoke test)")
         return _mark_ready(store)
 
 
