@@ -260,9 +260,22 @@ def test_namespaces_it_creates_must_be_managed_and_restricted(orchestrator, stor
     # Nor may it loosen Pod Security on a store namespace it owns.
     loosen = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}
     forbidden(core.patch_namespace, store_namespace, loosen)
-    # Giving a namespace up (an adopted orphan) is allowed, and afterwards it cannot delete it.
+    # Giving a namespace up (an adopted orphan) is allowed: relabel it, drop its own RoleBinding.
+    # Afterwards it can neither delete the namespace nor read its Secrets.
     core.patch_namespace(store_namespace, {"metadata": {"labels": {"app.kubernetes.io/managed-by": "adopted"}}})
+    client.RbacAuthorizationV1Api(orchestrator).delete_namespaced_role_binding("store-orchestrator", store_namespace)
     forbidden(core.delete_namespace, store_namespace)
+    wait_until(lambda: _refused(core.list_namespaced_secret, store_namespace), 30, "its rights there to be gone")
+
+
+def _refused(call, *args) -> bool:
+    try:
+        call(*args)
+    except ApiException as exc:
+        if exc.status == 403:
+            return True
+        raise
+    return False
 
 
 def test_cannot_run_privileged_pods_even_in_store_namespaces(orchestrator, store_namespace):

@@ -75,7 +75,7 @@ def test_store_role_grants_what_store_charts_need_and_no_rbac(objects):
             assert rule == {
                 "apiGroups": ["rbac.authorization.k8s.io"],
                 "resources": ["rolebindings"],
-                "verbs": ["get"],
+                "verbs": ["get", "delete"],
                 "resourceNames": ["store-orchestrator"],
             }
     for read_only in ("events", "replicasets", "pods/log"):
