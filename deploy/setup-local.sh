@@ -80,6 +80,8 @@ kubectl label namespace "$namespace" --overwrite \
   pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
 
 say "helm upgrade --install store-orchestrator (local values)"
+upgrading=""
+helm status store-orchestrator --namespace "$namespace" >/dev/null 2>&1 && upgrading=yes
 repository="${image%:*}"
 tag="${image##*:}"
 helm upgrade --install store-orchestrator "$chart" \
@@ -87,6 +89,13 @@ helm upgrade --install store-orchestrator "$chart" \
   --values "$chart/values.yaml" \
   --set "image.repository=$repository" --set "image.tag=$tag" --set "ingress.host=$host" \
   --wait --timeout 10m
+if [[ -n "$upgrading" ]]; then
+  # Same tag, new image: the pod specs did not change, so restart the orchestrator's processes
+  # to run what was just loaded (the migrations hook already ran with it).
+  kubectl -n "$namespace" rollout restart deployment \
+    -l 'app.kubernetes.io/instance=store-orchestrator,app.kubernetes.io/component in (web,worker,beat)'
+  kubectl -n "$namespace" rollout status deployment/store-orchestrator-web --timeout=300s
+fi
 
 say "demo login"
 demo="$(kubectl -n "$namespace" exec deploy/store-orchestrator-web -- python manage.py ensure_demo_user)"
