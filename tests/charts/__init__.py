@@ -47,6 +47,4 @@ def helm_binary() -> str:
 
 def helm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Runs helm without a cluster (lint, template), capturing text output; never raises on exit code."""
-    return subprocess.run(
-        [helm_binary(), *args], capture_output=True, text=True, check=False, timeout=timeout
-    )
+    return subprocess.run([helm_binary(), *args], capture_output=True, text=True, check=False, timeout=timeout)

@@ -73,20 +73,21 @@ def pod_specs(objects: list[dict]) -> dict[str, dict]:
     return specs
 
 
+def container_amount(container: dict, key: str) -> Decimal:
+    """One container's request or limit, e.g. key "limits.cpu"; every container must state it."""
+    kind, resource = key.split(".")
+    value = container.get("resources", {}).get(kind, {}).get(resource)
+    assert value is not None, f"container {container['name']} has no {key}"
+    return parse_quantity(value)
+
+
 def pod_amounts(spec: dict) -> dict[str, Decimal]:
     """What one pod counts against the quota: the larger of its containers' sum and its
     largest init container, per resource (that is how Kubernetes computes it)."""
     amounts = {}
     for key in BUDGET:
-        kind, resource = key.split(".")
-
-        def amount(container: dict) -> Decimal:
-            value = container.get("resources", {}).get(kind, {}).get(resource)
-            assert value is not None, f"container {container['name']} has no {key}"
-            return parse_quantity(value)
-
-        regular = sum((amount(c) for c in spec["containers"]), Decimal(0))
-        init = max((amount(c) for c in spec.get("initContainers") or []), default=Decimal(0))
+        regular = sum((container_amount(c, key) for c in spec["containers"]), Decimal(0))
+        init = max((container_amount(c, key) for c in spec.get("initContainers") or []), default=Decimal(0))
         amounts[key] = max(regular, init)
     return amounts
 
@@ -227,7 +228,9 @@ def test_notes_print_store_and_admin_urls(tmp_path: Path):
     )
     for values, scheme in ((DEFAULT_VALUES, "http"), (TLS_VALUES, "https")):
         host = yaml.safe_load(values.read_text())["store"]["host"]
-        result = helm("template", "shop", str(chart), "--values", str(values), "--show-only", "templates/notes-under-test.yaml")
+        result = helm(
+            "template", "shop", str(chart), "--values", str(values), "--show-only", "templates/notes-under-test.yaml"
+        )
         assert result.returncode == 0, result.stderr
         notes = yaml.safe_load(result.stdout)["data"]["notes"]
         assert f"Store URL: {scheme}://{host}/" in notes, notes
@@ -534,6 +537,27 @@ def test_every_object_carries_the_store_labels(installed_store):
         assert claim["status"]["phase"] == "Bound", claim["metadata"]["name"]
         installed_store.volume_names.add(claim["spec"]["volumeName"])
     assert len(installed_store.volume_names) == 2
+
+
+@pytest.mark.cluster
+def test_upgrade_runs_a_new_setup_job_within_the_quota(installed_store):
+    """An upgrade that changes WordPress' configuration replaces the pod (Recreate: the quota
+    has no room for two) and runs setup-2 instead of patching the immutable setup-1 Job."""
+    upgrade = installed_store.helm(
+        "upgrade", installed_store.release, str(CHART), "--reuse-values",
+        "--set", "wordpress.apache.maxRequestWorkers=5",
+        "--wait", "--wait-for-jobs", "--timeout", "5m",
+        check=False,
+    )  # fmt: skip
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    status = json.loads(installed_store.helm("status", installed_store.release, "-o", "json").stdout)
+    assert (status["info"]["status"], status["version"]) == ("deployed", 2)
+    jobs = installed_store.kubectl_json("get", "jobs", "-l", "app.kubernetes.io/component=setup")["items"]
+    assert [job["metadata"]["name"] for job in jobs] == [f"{installed_store.release}-woocommerce-setup-2"]
+    assert jobs[0]["status"].get("succeeded") == 1
+    pods = installed_store.kubectl_json("get", "pods", "-l", "app.kubernetes.io/component=wordpress")["items"]
+    pods = [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")]
+    assert len(pods) == 1 and pods[0]["status"]["phase"] == "Running", pods
 
 
 @pytest.mark.cluster
