@@ -7,6 +7,8 @@
 #   DOMAIN          your domain: the dashboard becomes orchestrator.$DOMAIN, stores <store>.stores.$DOMAIN
 #                   (point both orchestrator.$DOMAIN and *.stores.$DOMAIN at the server)
 #   IMAGE           the orchestrator image with an immutable tag, e.g. ghcr.io/acme/store-orchestrator:0.1.0
+#   MEDUSA_IMAGE    the Medusa store image (deploy/images/medusa) in your registry, e.g.
+#                   ghcr.io/acme/store-orchestrator/medusa:2.21.2
 #   DATABASE_HOST   host of your Postgres;   REDIS_HOST   host of your Redis
 # Optional:
 #   NAMESPACE=store-orchestrator      release namespace (must exist and hold the Secret)
@@ -54,6 +56,10 @@ store_base_domain="${STORE_BASE_DOMAIN:-stores.$domain}"
 [[ -n "${IMAGE:-}" ]] || problem "IMAGE is not set (e.g. IMAGE=ghcr.io/acme/store-orchestrator:0.1.0)"
 if [[ -n "${IMAGE:-}" ]]; then
   [[ "$IMAGE" == *:* && "${IMAGE##*:}" != latest ]] || problem "IMAGE=$IMAGE needs an immutable tag (not :latest)"
+fi
+[[ -n "${MEDUSA_IMAGE:-}" ]] || problem "MEDUSA_IMAGE is not set (the Medusa store image in your registry, e.g. ghcr.io/acme/store-orchestrator/medusa:2.21.2)"
+if [[ -n "${MEDUSA_IMAGE:-}" && "$MEDUSA_IMAGE" != *:* ]]; then
+  problem "MEDUSA_IMAGE=$MEDUSA_IMAGE needs a tag"
 fi
 [[ -n "${DATABASE_HOST:-}" ]] || problem "DATABASE_HOST is not set (your Postgres server)"
 [[ -n "${REDIS_HOST:-}" ]] || problem "REDIS_HOST is not set (your Redis server)"
@@ -116,6 +122,8 @@ helm "${helm_context[@]}" upgrade --install "$release" "$chart" \
   --set "externalDatabase.database=${DATABASE_NAME:-orchestrator}" \
   --set "externalDatabase.username=${DATABASE_USER:-orchestrator}" \
   --set "externalRedis.host=$REDIS_HOST" --set "externalRedis.port=${REDIS_PORT:-6379}" \
+  --set "stores.engineValues.medusa.medusa.image.repository=${MEDUSA_IMAGE%:*}" \
+  --set-string "stores.engineValues.medusa.medusa.image.tag=${MEDUSA_IMAGE##*:}" \
   --atomic --wait --timeout 10m
 
 cat <<EOF

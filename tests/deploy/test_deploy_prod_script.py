@@ -77,6 +77,7 @@ def test_refuses_without_what_it_needs(kube_cluster):
     for complaint in (
         "DOMAIN=example.com is a placeholder",
         "IMAGE is not set",
+        "MEDUSA_IMAGE is not set",
         "DATABASE_HOST is not set",
         "REDIS_HOST is not set",
         "does not exist: kubectl create namespace",
@@ -93,6 +94,7 @@ def test_deploys_once_everything_is_in_place(kube_cluster, kube_api_client, clus
     env = {
         "DOMAIN": "shops.test.invalid",
         "IMAGE": "registry.test.invalid/store-orchestrator:1.2.3",
+        "MEDUSA_IMAGE": "registry.test.invalid/store-orchestrator/medusa:2.21.2",
         "DATABASE_HOST": "pg.test.invalid",
         "REDIS_HOST": "redis.test.invalid",
         "NAMESPACE": namespace,
@@ -128,6 +130,9 @@ def test_deploys_once_everything_is_in_place(kube_cluster, kube_api_client, clus
         assert env_vars["STORE_TLS_CLUSTER_ISSUER"].value == cluster_issuer
         ingress = client.NetworkingV1Api(kube_api_client).read_namespaced_ingress("store-orchestrator", namespace)
         assert ingress.metadata.annotations["cert-manager.io/cluster-issuer"] == cluster_issuer
+        engine_values = core.read_namespaced_config_map("store-orchestrator-engine-values", namespace)
+        assert "repository: registry.test.invalid/store-orchestrator/medusa" in engine_values.data["medusa.yaml"]
+        assert "tag: 2.21.2" in engine_values.data["medusa.yaml"]
         hpas = client.AutoscalingV2Api(kube_api_client).list_namespaced_horizontal_pod_autoscaler(namespace).items
         assert len(hpas) == 2
     finally:

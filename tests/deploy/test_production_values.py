@@ -3,6 +3,8 @@ worker, and the external Postgres/Redis from existing Secrets instead of bundled
 
 from __future__ import annotations
 
+import yaml
+
 from .conftest import containers, env_of, named, of_kind, pod_specs
 
 
@@ -82,3 +84,17 @@ def test_production_image_is_pinned_and_from_a_registry(prod_objects):
             repository, _, tag = container["image"].rpartition(":")
             assert "." in repository.split("/")[0], container["image"]
             assert tag and tag != "latest"
+
+
+def test_medusa_stores_get_their_image_from_the_registry(prod_objects):
+    [config] = [c for c in of_kind(prod_objects, "ConfigMap") if c["metadata"]["name"].endswith("-engine-values")]
+    medusa = yaml.safe_load(config["data"]["medusa.yaml"])
+    assert medusa["medusa"]["image"]["repository"].startswith("registry.example.com/")
+    for component in ("-web", "-worker", "-beat"):
+        spec = named(prod_objects, "Deployment", component)["spec"]["template"]["spec"]
+        env = env_of(spec["containers"][0])
+        assert env["STORE_MEDUSA_VALUES"]["value"] == "/etc/store-orchestrator/engine-values/medusa.yaml"
+        assert {"name": "engine-values", "configMap": {"name": config["metadata"]["name"]}} in spec["volumes"]
+    # Not in the migrations Job: as a pre-install hook it runs before the ConfigMap exists.
+    job = named(prod_objects, "Job", "-migrate")["spec"]["template"]["spec"]
+    assert "STORE_MEDUSA_VALUES" not in env_of(job["containers"][0])

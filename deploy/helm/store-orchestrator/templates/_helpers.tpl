@@ -232,3 +232,33 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/* Per-engine extra values files (stores.engineValues) for the long-running processes. Not for
+the migrations Job: it may run pre-install, before this ConfigMap exists. */}}
+{{- define "store-orchestrator.engineValuesEnv" -}}
+{{- range $engine, $_ := .Values.stores.engineValues }}
+- name: STORE_{{ upper $engine }}_VALUES
+  value: /etc/store-orchestrator/engine-values/{{ $engine }}.yaml
+{{- end }}
+{{- end -}}
+
+{{- define "store-orchestrator.engineValuesMount" -}}
+{{- if .Values.stores.engineValues }}
+- {name: engine-values, mountPath: /etc/store-orchestrator/engine-values, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{- define "store-orchestrator.engineValuesVolume" -}}
+{{- if .Values.stores.engineValues }}
+- name: engine-values
+  configMap:
+    name: {{ include "store-orchestrator.fullname" . }}-engine-values
+{{- end }}
+{{- end -}}
+
+{{/* Restarts the processes when the engine values change (they read the files at start). */}}
+{{- define "store-orchestrator.engineValuesChecksum" -}}
+{{- if .Values.stores.engineValues }}
+checksum/engine-values: {{ toYaml .Values.stores.engineValues | sha256sum }}
+{{- end }}
+{{- end -}}
