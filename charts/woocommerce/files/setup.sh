@@ -49,11 +49,14 @@ ensure_permalinks() {
 }
 
 install_woocommerce() {
+  # The upgrader unpacks into wp-content/upgrade and renames the result into place (same
+  # volume), so an interrupted install leaves either no plugin or a whole one; a missing or
+  # other-version plugin is (re)installed as a whole. No download when it is already there,
+  # so a re-run needs no egress.
   installed="$(wp plugin get woocommerce --field=version 2>/dev/null || true)"
-  if [ "$installed" = "$WOOCOMMERCE_VERSION" ] && wp plugin verify-checksums woocommerce >/dev/null 2>&1; then
-    log "WooCommerce ${installed} already installed and intact"
+  if [ "$installed" = "$WOOCOMMERCE_VERSION" ]; then
+    log "WooCommerce ${installed} already installed"
   else
-    # A missing, other-version or half-copied plugin is replaced as a whole.
     log "installing WooCommerce ${WOOCOMMERCE_VERSION} (found: ${installed:-none})"
     wp plugin install woocommerce --version="$WOOCOMMERCE_VERSION" --force
   fi
