@@ -56,17 +56,25 @@ def wait_until(predicate, timeout: float, what: str) -> None:
         time.sleep(1)
 
 
-def create_store_namespace(orchestrator: client.ApiClient, identity, engine: str = "woocommerce") -> str:
+def create_store_namespace(orchestrator: client.ApiClient, identity, name: str, engine: str = "woocommerce") -> None:
     """What the orchestrator does first for a store: its labelled namespace and the RoleBinding."""
-    name = f"store-lp-{secrets.token_hex(3)}"
     labels = {**MANAGED_LABELS, "store-orchestrator.io/store-id": "1", "store-orchestrator.io/engine": engine}
-    client.CoreV1Api(orchestrator).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
-    )
+    core = client.CoreV1Api(orchestrator)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
     client.RbacAuthorizationV1Api(orchestrator).create_namespaced_role_binding(
         name, role_binding(identity.store_cluster_role, identity.namespace, identity.service_account)
     )
-    return name
+    # The API server's RBAC cache learns of a new binding moments later, not always before the next
+    # request; the orchestrator must likewise treat a 403 right after binding as temporary.
+    wait_until(lambda: not _refused(core.list_namespaced_secret, name), 15, "the new RoleBinding to take effect")
+
+
+def delete_as_admin(admin: client.ApiClient, namespace: str) -> None:
+    try:
+        client.CoreV1Api(admin).delete_namespace(namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 def role_binding(role: str, sa_namespace: str, sa_name: str, name: str = "store-orchestrator") -> client.V1RoleBinding:
@@ -89,13 +97,12 @@ def namespace_gone(core: client.CoreV1Api, name: str) -> bool:
 
 @pytest.fixture
 def store_namespace(orchestrator, orchestrator_identity, admin):
-    name = create_store_namespace(orchestrator, orchestrator_identity)
-    yield name
+    name = f"store-lp-{secrets.token_hex(3)}"
     try:
-        client.CoreV1Api(admin).delete_namespace(name)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+        create_store_namespace(orchestrator, orchestrator_identity, name)
+        yield name
+    finally:
+        delete_as_admin(admin, name)
 
 
 @pytest.fixture
@@ -112,13 +119,16 @@ def foreign_namespace(admin):
 
 
 @pytest.mark.parametrize("engine", ["woocommerce", "medusa"])
-def test_provisions_and_tears_down_a_store_as_the_orchestrator(engine, orchestrator, orchestrator_identity, tmp_path):
+def test_provisions_and_tears_down_a_store_as_the_orchestrator(
+    engine, orchestrator, orchestrator_identity, admin, tmp_path
+):
     chart = REPO_ROOT / "charts" / engine
     assert (chart / "Chart.yaml").exists(), f"charts/{engine} is missing"
     core = client.CoreV1Api(orchestrator)
-    namespace = create_store_namespace(orchestrator, orchestrator_identity, engine)
+    namespace = f"store-lp-{secrets.token_hex(3)}"
     host = f"{namespace}.stores.localhost"
     try:
+        create_store_namespace(orchestrator, orchestrator_identity, namespace, engine)
         # The credentials Secret, before the chart that reads it.
         core.create_namespaced_secret(
             namespace,
@@ -165,15 +175,17 @@ def test_provisions_and_tears_down_a_store_as_the_orchestrator(engine, orchestra
             timeout=240,
         )
         assert uninstall.returncode == 0, uninstall.stderr
-    finally:
+
         core.delete_namespace(namespace)
-    wait_until(lambda: namespace_gone(core, namespace), 180, f"namespace {namespace} to be deleted")
+        wait_until(lambda: namespace_gone(core, namespace), 180, f"namespace {namespace} to be deleted")
 
-    def volumes_released() -> bool:
-        pvs = core.list_persistent_volume().items
-        return not [pv for pv in pvs if pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace]
+        def volumes_released() -> bool:
+            pvs = core.list_persistent_volume().items
+            return not [pv for pv in pvs if pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace]
 
-    wait_until(volumes_released, 120, f"the volumes of {sorted(claims)} to be deleted")
+        wait_until(volumes_released, 120, f"the volumes of {sorted(claims)} to be deleted")
+    finally:
+        delete_as_admin(admin, namespace)  # only does something when a step above failed
 
 
 # --- everything else: refused --------------------------------------------------------------------
