@@ -68,7 +68,10 @@ class NotManaged(KubeError):
 
 def _classify(exc: Exception, doing: str) -> KubeError:
     if isinstance(exc, ApiException):
-        temporary = exc.status in (None, 0, 409, 429, 500, 502, 503, 504)
+        # 403 counts as temporary (bounded by the attempt cap): right after the store's RoleBinding is
+        # created the API server's authorizer may not know it yet; a real lack of rights still ends
+        # in a failed store whose reason names the 403.
+        temporary = exc.status in (None, 0, 403, 409, 429, 500, 502, 503, 504)
         reason = exc.reason or "error"
         return KubeError(f"Kubernetes refused to {doing}: {exc.status} {reason}", temporary=temporary)
     # Connection refused, timeouts, DNS: the API server may come back.
@@ -188,9 +191,18 @@ class KubeGateway:
         except Exception as exc:
             raise _classify(exc, f"delete namespace {name}") from exc
 
-    def relabel_namespace(self, name: str, labels: dict[str, str | None]) -> None:
+    def release_namespace(self, name: str) -> None:
+        """Hand a namespace back to the operator: drop our rights in it, then our managed-by label."""
         try:
-            self.core.patch_namespace(name, {"metadata": {"labels": labels}}, _request_timeout=self._timeout)
+            self.rbac.delete_namespaced_role_binding(ROLE_BINDING_NAME, name, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise _classify(exc, f"remove the store role binding in {name}") from exc
+        except Exception as exc:
+            raise _classify(exc, f"remove the store role binding in {name}") from exc
+        patch = {"metadata": {"labels": {LABEL_MANAGED_BY: "adopted-by-operator"}}}
+        try:
+            self.core.patch_namespace(name, patch, _request_timeout=self._timeout)
         except Exception as exc:
             raise _classify(exc, f"label namespace {name}") from exc
 

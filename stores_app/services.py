@@ -189,8 +189,11 @@ def _enqueue_teardown(store_id: int) -> None:
 
 
 def adopt_orphan(orphan: OrphanNamespace, staff, request=None) -> None:
-    """Mark an orphan as known: relabel it so it is no longer reported. It is left in place."""
-    KubeGateway().relabel_namespace(orphan.name, {"app.kubernetes.io/managed-by": "adopted-by-operator"})
+    """Hand an orphan to the operator: it is kept, our RoleBinding in it removed, and no longer reported."""
+    try:
+        KubeGateway().release_namespace(orphan.name)
+    except KubeError as exc:
+        raise Unavailable(str(exc)) from exc
     audit.record(AuditEntry.Action.ORPHAN_ADOPT, request=request, actor=staff, namespace=orphan.name)
     orphan.delete()
 

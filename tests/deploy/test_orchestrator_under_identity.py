@@ -1,0 +1,74 @@
+"""The orchestrator's own code, provisioning and tearing down both engines with nothing but the
+rights of its chart's ServiceAccount (a real token, the real API server, RBAC and admission policy):
+least privilege is enough for the product, and the same identity can do nothing outside stores."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from stores_app import helm as helm_module
+from stores_app import services
+from stores_app.kube import KubeGateway, NotManaged, reset_client
+from stores_app.models import OrphanNamespace, Status
+from tests.orchestrator.helpers import describe, drive
+
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
+
+
+@pytest.fixture
+def as_orchestrator(orchestrator_identity, kube_cluster, settings):
+    settings.KUBECONFIG = orchestrator_identity.kubeconfig
+    settings.HELM_BIN = kube_cluster.helm
+    settings.STORE_NAMESPACE_CLUSTERROLE = orchestrator_identity.store_cluster_role
+    settings.ORCHESTRATOR_SERVICE_ACCOUNT = orchestrator_identity.orchestrator_service_account
+    settings.READY_CHECK_INTERVAL_SECONDS = 1
+    reset_client()
+    helm_module.reset_clients()
+    yield orchestrator_identity
+    reset_client()
+    helm_module.reset_clients()
+
+
+@pytest.mark.parametrize("engine", ["woocommerce", "medusa"])
+def test_provision_and_teardown_with_the_charts_service_account(as_orchestrator, owner, engine):
+    store = services.create_store(owner, f"Least {engine}", engine)
+    store = drive(store.pk)
+    assert store.status == Status.READY, describe(store)
+    binding = KubeGateway().rbac.read_namespaced_role_binding("store-orchestrator", store.namespace)
+    assert binding.role_ref.name == as_orchestrator.store_cluster_role
+
+    services.delete_store(store, owner)
+    store = drive(store.pk, first="teardown")
+    assert store.status == Status.DELETED, describe(store)
+    assert KubeGateway().get_namespace(store.namespace) is None
+
+
+def test_same_identity_cannot_reach_outside_store_namespaces(as_orchestrator):
+    gateway = KubeGateway()
+    with pytest.raises(ApiException) as denied:
+        gateway.core.list_namespaced_secret("kube-system")
+    assert denied.value.status == 403
+    with pytest.raises(NotManaged):
+        gateway.delete_namespace("kube-system")  # RBAC cannot say "only ours"; the code refuses
+
+
+@pytest.fixture
+def adoptee(kube_cluster):
+    yield "store-888888-adoptee"
+    # Adopted means the operator's now; as the test's operator, remove it.
+    kube_cluster.run(kube_cluster.kubectl, "delete", "namespace", "store-888888-adoptee", "--wait=false", check=False)
+
+
+def test_adopting_an_orphan_removes_our_rights_there(as_orchestrator, staff, adoptee):
+    gateway = KubeGateway()
+    gateway.ensure_namespace("store-888888-adoptee", 888888, 1, "medusa")
+    gateway.ensure_role_binding("store-888888-adoptee")
+    orphan = OrphanNamespace.objects.create(name="store-888888-adoptee", labels={}, last_seen="2026-01-01T00:00Z")
+    services.adopt_orphan(orphan, staff)
+    namespace = gateway.get_namespace("store-888888-adoptee")
+    assert namespace is not None  # kept
+    assert namespace.metadata.labels["app.kubernetes.io/managed-by"] == "adopted-by-operator"
+    with pytest.raises(ApiException) as denied:  # and our rights in it are gone
+        gateway.core.list_namespaced_secret("store-888888-adoptee")
+    assert denied.value.status == 403
