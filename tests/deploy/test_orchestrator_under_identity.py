@@ -4,6 +4,8 @@ least privilege is enough for the product, and the same identity can do nothing 
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from kubernetes.client.exceptions import ApiException
 
@@ -55,20 +57,21 @@ def test_same_identity_cannot_reach_outside_store_namespaces(as_orchestrator):
 
 @pytest.fixture
 def adoptee(kube_cluster):
-    yield "store-888888-adoptee"
+    name = f"store-{secrets.randbelow(10**6)}-adoptee"  # unique: a previous run's may still be terminating
+    yield name
     # Adopted means the operator's now; as the test's operator, remove it.
-    kube_cluster.run(kube_cluster.kubectl, "delete", "namespace", "store-888888-adoptee", "--wait=false", check=False)
+    kube_cluster.run(kube_cluster.kubectl, "delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_adopting_an_orphan_removes_our_rights_there(as_orchestrator, staff, adoptee):
     gateway = KubeGateway()
-    gateway.ensure_namespace("store-888888-adoptee", 888888, 1, "medusa")
-    gateway.ensure_role_binding("store-888888-adoptee")
-    orphan = OrphanNamespace.objects.create(name="store-888888-adoptee", labels={}, last_seen="2026-01-01T00:00Z")
+    gateway.ensure_namespace(adoptee, 888888, 1, "medusa")
+    gateway.ensure_role_binding(adoptee)
+    orphan = OrphanNamespace.objects.create(name=adoptee, labels={}, last_seen="2026-01-01T00:00Z")
     services.adopt_orphan(orphan, staff)
-    namespace = gateway.get_namespace("store-888888-adoptee")
+    namespace = gateway.get_namespace(adoptee)
     assert namespace is not None  # kept
     assert namespace.metadata.labels["app.kubernetes.io/managed-by"] == "adopted-by-operator"
     with pytest.raises(ApiException) as denied:  # and our rights in it are gone
-        gateway.core.list_namespaced_secret("store-888888-adoptee")
+        gateway.core.list_namespaced_secret(adoptee)
     assert denied.value.status == 403
