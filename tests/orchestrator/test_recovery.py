@@ -5,6 +5,7 @@ release left pending. The scripted helm only slows the install down so the kill 
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -83,14 +84,15 @@ def test_unaccounted_managed_namespace_is_reported_never_deleted(kube_cluster, d
     settings.KUBECONFIG = kube_cluster.kubeconfig
     reset_client()
     gateway = KubeGateway()
-    gateway.ensure_namespace("store-999999-orphan", 999999, 1, "woocommerce")
+    name = f"store-{secrets.randbelow(10**6)}-orphan"  # unique: a previous run's may still be terminating
+    gateway.ensure_namespace(name, 999999, 1, "woocommerce")
     try:
         report, _ = provisioning.reconcile()
-        assert "store-999999-orphan" in report.orphans
-        assert OrphanNamespace.objects.filter(name="store-999999-orphan").exists()
-        assert gateway.get_namespace("store-999999-orphan") is not None
+        assert name in report.orphans
+        assert OrphanNamespace.objects.filter(name=name).exists()
+        assert gateway.get_namespace(name) is not None
     finally:
-        gateway.delete_namespace("store-999999-orphan")
+        gateway.delete_namespace(name)
 
 
 def test_orchestrator_refuses_to_delete_namespaces_it_does_not_manage(kube_cluster, settings):
