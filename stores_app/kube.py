@@ -124,6 +124,17 @@ class KubeGateway:
         self.rbac = client.RbacAuthorizationV1Api(api)
         self._timeout = 20
 
+    def _call(self, doing: str, fn, *args, tolerate: tuple[int, ...] = (), **kwargs):
+        """Call the API; an error whose status is in `tolerate` returns None, any other is classified."""
+        try:
+            return fn(*args, _request_timeout=self._timeout, **kwargs)
+        except ApiException as exc:
+            if exc.status in tolerate:
+                return None
+            raise _classify(exc, doing) from exc
+        except Exception as exc:
+            raise _classify(exc, doing) from exc
+
     # --- namespaces -------------------------------------------------------------
     def ensure_namespace(self, name: str, store_id: int, owner_id: int, engine: str) -> bool:
         """Create the store's namespace, or adopt it if it is already this store's. Returns True if created."""
@@ -148,31 +159,16 @@ class KubeGateway:
                 raise KubeError(f"Namespace {name} is still being deleted; waiting for it to go.", temporary=True)
             return False
         body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
-        try:
-            self.core.create_namespace(body, _request_timeout=self._timeout)
-        except ApiException as exc:
-            if exc.status == 409:  # created by a concurrent run of the same step: adopt on the next pass
-                raise KubeError(f"Namespace {name} appeared concurrently; re-checking.", temporary=True) from exc
-            raise _classify(exc, f"create namespace {name}") from exc
-        except Exception as exc:
-            raise _classify(exc, f"create namespace {name}") from exc
+        if self._call(f"create namespace {name}", self.core.create_namespace, body, tolerate=(409,)) is None:
+            # Created by a concurrent run of the same step: adopt it on the next pass.
+            raise KubeError(f"Namespace {name} appeared concurrently; re-checking.", temporary=True)
         return True
 
     def get_namespace(self, name: str):
-        try:
-            return self.core.read_namespace(name, _request_timeout=self._timeout)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise _classify(exc, f"read namespace {name}") from exc
-        except Exception as exc:
-            raise _classify(exc, f"read namespace {name}") from exc
+        return self._call(f"read namespace {name}", self.core.read_namespace, name, tolerate=(404,))
 
     def list_managed_namespaces(self) -> dict[str, dict[str, str]]:
-        try:
-            items = self.core.list_namespace(label_selector=MANAGED_SELECTOR, _request_timeout=self._timeout).items
-        except Exception as exc:
-            raise _classify(exc, "list namespaces") from exc
+        items = self._call("list namespaces", self.core.list_namespace, label_selector=MANAGED_SELECTOR).items
         return {ns.metadata.name: dict(ns.metadata.labels or {}) for ns in items}
 
     def delete_namespace(self, name: str) -> None:
@@ -182,36 +178,29 @@ class KubeGateway:
             return
         if (ns.metadata.labels or {}).get(LABEL_MANAGED_BY) != MANAGED_BY:
             raise NotManaged(f"Refusing to delete namespace {name}: it is not managed by the store orchestrator.")
-        try:
-            self.core.delete_namespace(name, propagation_policy="Foreground", _request_timeout=self._timeout)
-        except ApiException as exc:
-            if exc.status == 404:
-                return
-            raise _classify(exc, f"delete namespace {name}") from exc
-        except Exception as exc:
-            raise _classify(exc, f"delete namespace {name}") from exc
+        self._call(
+            f"delete namespace {name}",
+            self.core.delete_namespace,
+            name,
+            propagation_policy="Foreground",
+            tolerate=(404,),
+        )
 
     def release_namespace(self, name: str) -> None:
         """Hand a namespace back to the operator: drop our rights in it, then our managed-by label."""
-        try:
-            self.rbac.delete_namespaced_role_binding(ROLE_BINDING_NAME, name, _request_timeout=self._timeout)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise _classify(exc, f"remove the store role binding in {name}") from exc
-        except Exception as exc:
-            raise _classify(exc, f"remove the store role binding in {name}") from exc
+        self._call(
+            f"remove the store role binding in {name}",
+            self.rbac.delete_namespaced_role_binding,
+            ROLE_BINDING_NAME,
+            name,
+            tolerate=(404,),
+        )
         patch = {"metadata": {"labels": {LABEL_MANAGED_BY: "adopted-by-operator"}}}
-        try:
-            self.core.patch_namespace(name, patch, _request_timeout=self._timeout)
-        except Exception as exc:
-            raise _classify(exc, f"label namespace {name}") from exc
+        self._call(f"label namespace {name}", self.core.patch_namespace, name, patch)
 
     def leftover_volumes(self, namespace: str) -> list[str]:
         """PersistentVolumes still bound to claims of this namespace."""
-        try:
-            pvs = self.core.list_persistent_volume(_request_timeout=self._timeout).items
-        except Exception as exc:
-            raise _classify(exc, "list persistent volumes") from exc
+        pvs = self._call("list persistent volumes", self.core.list_persistent_volume).items
         return [pv.metadata.name for pv in pvs if pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace]
 
     # --- access -----------------------------------------------------------------
@@ -226,13 +215,13 @@ class KubeGateway:
             role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
             subjects=[client.RbacV1Subject(kind="ServiceAccount", name=sa_name, namespace=sa_namespace)],
         )
-        try:
-            self.rbac.create_namespaced_role_binding(namespace, body, _request_timeout=self._timeout)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise _classify(exc, f"bind the store role in {namespace}") from exc
-        except Exception as exc:
-            raise _classify(exc, f"bind the store role in {namespace}") from exc
+        self._call(
+            f"bind the store role in {namespace}",
+            self.rbac.create_namespaced_role_binding,
+            namespace,
+            body,
+            tolerate=(409,),
+        )
 
     # --- credentials ------------------------------------------------------------
     def ensure_credentials(self, namespace: str, name: str, engine: str, labels: dict[str, str]) -> bool:
@@ -241,66 +230,38 @@ class KubeGateway:
         Returns True if the Secret was created. Values exist only here and in the cluster.
         """
         keys = SECRET_KEYS[engine]
-        try:
-            current = self.core.read_namespaced_secret(name, namespace, _request_timeout=self._timeout)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise _classify(exc, f"read Secret {name}") from exc
-            current = None
-        except Exception as exc:
-            raise _classify(exc, f"read Secret {name}") from exc
+        current = self._call(f"read Secret {name}", self.core.read_namespaced_secret, name, namespace, tolerate=(404,))
         if current is not None:
             missing = [k for k in keys if k not in (current.data or {})]
             if missing:
                 patch = {"stringData": {k: secrets.token_urlsafe(32) for k in missing}}
-                try:
-                    self.core.patch_namespaced_secret(name, namespace, patch, _request_timeout=self._timeout)
-                except Exception as exc:
-                    raise _classify(exc, f"complete Secret {name}") from exc
+                self._call(f"complete Secret {name}", self.core.patch_namespaced_secret, name, namespace, patch)
             return False
         body = client.V1Secret(
             metadata=client.V1ObjectMeta(name=name, labels=labels),
             type="Opaque",
             string_data={k: secrets.token_urlsafe(32) for k in keys},
         )
-        try:
-            self.core.create_namespaced_secret(namespace, body, _request_timeout=self._timeout)
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise _classify(exc, f"create Secret {name}") from exc
-        except Exception as exc:
-            raise _classify(exc, f"create Secret {name}") from exc
-        return True
+        created = self._call(
+            f"create Secret {name}", self.core.create_namespaced_secret, namespace, body, tolerate=(409,)
+        )
+        return created is not None
 
     def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
-        try:
-            secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=self._timeout)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise _classify(exc, f"read Secret {name}") from exc
-        except Exception as exc:
-            raise _classify(exc, f"read Secret {name}") from exc
-        raw = (secret.data or {}).get(key)
+        secret = self._call(f"read Secret {name}", self.core.read_namespaced_secret, name, namespace, tolerate=(404,))
+        raw = (secret.data or {}).get(key) if secret is not None else None
         return base64.b64decode(raw).decode() if raw else None
 
     # --- readiness --------------------------------------------------------------
     def readiness(self, namespace: str, release: str) -> Readiness:
         """Every Deployment/StatefulSet of the release available and every Job complete."""
         selector = f"app.kubernetes.io/instance={release}"
-        try:
-            deployments = self.apps.list_namespaced_deployment(
-                namespace, label_selector=selector, _request_timeout=self._timeout
-            ).items
-            statefulsets = self.apps.list_namespaced_stateful_set(
-                namespace, label_selector=selector, _request_timeout=self._timeout
-            ).items
-            jobs = self.batch.list_namespaced_job(
-                namespace, label_selector=selector, _request_timeout=self._timeout
-            ).items
-        except Exception as exc:
-            raise _classify(exc, f"read workloads in {namespace}") from exc
+        doing = f"read workloads in {namespace}"
+        deployments = self._call(doing, self.apps.list_namespaced_deployment, namespace, label_selector=selector).items
+        statefulsets = self._call(
+            doing, self.apps.list_namespaced_stateful_set, namespace, label_selector=selector
+        ).items
+        jobs = self._call(doing, self.batch.list_namespaced_job, namespace, label_selector=selector).items
         waiting: list[str] = []
         failed: list[str] = []
         for d in deployments:
