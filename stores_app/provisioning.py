@@ -9,8 +9,10 @@ which keeps worker slots free while stores come up.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -129,12 +131,20 @@ def _merge(base: dict, override: dict) -> dict:
 # --- provisioning ---------------------------------------------------------------------------
 
 
-def provision(store_id: int) -> Next:
+@contextlib.contextmanager
+def _owned_store(store_id: int, *statuses: str) -> Iterator[Store | None]:
+    """Hold the store's lock and yield the store if it is in one of `statuses`; otherwise yield None.
+
+    None means there is nothing to do here: another worker holds the lock (and will schedule what
+    follows), or the store has moved on (deleted, ready, failed) since this task was queued.
+    """
     with store_lock(store_id) as got:
-        if not got:
-            return DONE  # another worker is on it and will schedule what follows
-        store = Store.objects.filter(pk=store_id).first()
-        if store is None or store.status not in (Status.PENDING, Status.PROVISIONING):
+        yield Store.objects.filter(pk=store_id, status__in=statuses).first() if got else None
+
+
+def provision(store_id: int) -> Next:
+    with _owned_store(store_id, Status.PENDING, Status.PROVISIONING) as store:
+        if store is None:
             return DONE
         Store.objects.filter(pk=store.pk).update(
             status=Status.PROVISIONING,
@@ -233,11 +243,8 @@ def _record_revision(store: Store, revision: int | None, message: str) -> None:
 
 
 def check_ready(store_id: int) -> Next:
-    with store_lock(store_id) as got:
-        if not got:
-            return DONE
-        store = Store.objects.filter(pk=store_id).first()
-        if store is None or store.status != Status.PROVISIONING:
+    with _owned_store(store_id, Status.PROVISIONING) as store:
+        if store is None:
             return DONE
         started = store.provisioning_started_at or store.created_at
         elapsed = (timezone.now() - started).total_seconds()
@@ -298,11 +305,8 @@ def _mark_ready(store: Store) -> Next:
 
 
 def teardown(store_id: int) -> Next:
-    with store_lock(store_id) as got:
-        if not got:
-            return DONE
-        store = Store.objects.filter(pk=store_id).first()
-        if store is None or store.status != Status.DELETING:
+    with _owned_store(store_id, Status.DELETING) as store:
+        if store is None:
             return DONE
         Store.objects.filter(pk=store.pk).update(attempts=F("attempts") + 1, lease_expires_at=None)
         store.refresh_from_db()

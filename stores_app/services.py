@@ -6,6 +6,7 @@ in a single transaction, writes its audit entry, and queues the worker on commit
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -18,6 +19,8 @@ from . import audit
 from .kube import SECRET_KEYS, KubeError, KubeGateway
 from .models import LIVE_STATUSES, AuditEntry, Engine, OrphanNamespace, Status, Store, StoreEvent, UserQuota
 from .naming import namespace_for, release_for, slug_for
+
+QUEUED_LEASE_SECONDS = 120
 
 
 class ServiceError(Exception):
@@ -75,7 +78,9 @@ def create_store(user, name, engine, request=None) -> Store:
                 )
             if Store.objects.live().filter(slug=slug).exists():
                 raise Conflict(f"The address {slug}.{settings.STORE_BASE_DOMAIN} is taken; choose another name.")
-            store = Store.objects.create(owner=user, name=name.strip(), slug=slug, engine=engine)
+            store = Store.objects.create(
+                owner=user, name=name.strip(), slug=slug, engine=engine, lease_expires_at=_queued_lease()
+            )
             store.namespace = namespace_for(store.pk, slug)
             store.release_name = release_for(store.pk, slug)
             store.save(update_fields=["namespace", "release_name"])
@@ -104,20 +109,30 @@ def create_store(user, name, engine, request=None) -> Store:
     return store
 
 
+def _queued_lease():
+    """While the queued task has not started yet, the reconciler leaves the store alone this long."""
+    return timezone.now() + dt.timedelta(seconds=QUEUED_LEASE_SECONDS)
+
+
+def _transition(store: Store, allowed: list[str], status: str, message: str, **fields) -> bool:
+    """Compare-and-swap the store's status; the row count says whether this caller won. Refreshes `store`."""
+    won = Store.objects.filter(pk=store.pk, status__in=allowed).update(
+        status=status,
+        status_message=message,
+        attempts=0,
+        lease_expires_at=_queued_lease(),
+        updated_at=timezone.now(),
+        **fields,
+    )
+    store.refresh_from_db()
+    return bool(won)
+
+
 def delete_store(store: Store, actor, request=None) -> Store:
     """Mark the store for teardown (compare-and-swap on its status) and queue the worker."""
     with transaction.atomic():
-        won = Store.objects.filter(
-            pk=store.pk, status__in=[Status.PENDING, Status.PROVISIONING, Status.READY, Status.FAILED]
-        ).update(
-            status=Status.DELETING,
-            status_message="Deletion requested",
-            attempts=0,
-            lease_expires_at=None,
-            updated_at=timezone.now(),
-        )
-        store.refresh_from_db()
-        if not won:
+        deletable = [Status.PENDING, Status.PROVISIONING, Status.READY, Status.FAILED]
+        if not _transition(store, deletable, Status.DELETING, "Deletion requested"):
             if store.status in (Status.DELETING, Status.DELETED):
                 return store  # already on its way: deleting twice is harmless
             raise Conflict(f"The store cannot be deleted while it is {store.status}.")
@@ -130,16 +145,7 @@ def delete_store(store: Store, actor, request=None) -> Store:
 def retry_store(store: Store, actor, request=None) -> Store:
     """Send a failed store back to provisioning."""
     with transaction.atomic():
-        won = Store.objects.filter(pk=store.pk, status=Status.FAILED).update(
-            status=Status.PENDING,
-            status_message="Retry requested",
-            failure_reason="",
-            attempts=0,
-            lease_expires_at=None,
-            updated_at=timezone.now(),
-        )
-        store.refresh_from_db()
-        if not won:
+        if not _transition(store, [Status.FAILED], Status.PENDING, "Retry requested", failure_reason=""):
             raise Conflict(f"Only a failed store can be retried; this one is {store.status}.")
         add_event(store, StoreEvent.Step.RETRY, StoreEvent.Outcome.INFO, "Retry requested")
         audit.record(AuditEntry.Action.STORE_RETRY, request=request, actor=actor, store=store)

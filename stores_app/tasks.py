@@ -23,25 +23,25 @@ def schedule(store_id: int, nxt: Next) -> None:
         task.apply_async((store_id,), countdown=nxt.delay)
 
 
-@shared_task(name="stores_app.tasks.provision_store")
-def provision_store(store_id: int) -> str:
-    nxt = provisioning.provision(store_id)
+def _run_step(step, store_id: int) -> str:
+    nxt = step(store_id)
     schedule(store_id, nxt)
     return nxt.action
+
+
+@shared_task(name="stores_app.tasks.provision_store")
+def provision_store(store_id: int) -> str:
+    return _run_step(provisioning.provision, store_id)
 
 
 @shared_task(name="stores_app.tasks.check_store_ready")
 def check_store_ready(store_id: int) -> str:
-    nxt = provisioning.check_ready(store_id)
-    schedule(store_id, nxt)
-    return nxt.action
+    return _run_step(provisioning.check_ready, store_id)
 
 
 @shared_task(name="stores_app.tasks.teardown_store")
 def teardown_store(store_id: int) -> str:
-    nxt = provisioning.teardown(store_id)
-    schedule(store_id, nxt)
-    return nxt.action
+    return _run_step(provisioning.teardown, store_id)
 
 
 @shared_task(name="stores_app.tasks.reconcile_stores")

@@ -11,9 +11,12 @@ CACHES["default"]["LOCATION"] = f"{_redis_base}/1"  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = "test"  # noqa: F405
 CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", f"{_redis_base}/2")
 
+# TEST_DATABASE_NAME lets two test sessions share one Postgres server (say, CI beside a developer).
+TEST_DATABASE_NAME = os.environ.get("TEST_DATABASE_NAME", "test_" + DATABASES["default"]["NAME"])
+DATABASES["default"]["TEST"] = {"NAME": TEST_DATABASE_NAME}
 # A Celery worker started by the tests runs in another process against the test database.
 if os.environ.get("ORCHESTRATOR_TEST_WORKER"):
-    DATABASES["default"]["NAME"] = "test_" + DATABASES["default"]["NAME"]
+    DATABASES["default"]["NAME"] = TEST_DATABASE_NAME
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # live-server threads must not keep the test database open
 STORE_BASE_DOMAIN = "stores.test"
