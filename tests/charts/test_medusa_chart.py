@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import shutil
-import time
-from collections.abc import Iterator
-from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes.utils import parse_quantity
 
-from tests.charts import CHARTS_DIR, REPO_ROOT, helm
+from tests.charts import CHARTS_DIR, REPO_ROOT, helm, store_chart
 
 CHART = CHARTS_DIR / "medusa"
 DEFAULT_VALUES = CHART / "ci" / "default-values.yaml"
@@ -36,23 +32,11 @@ ORDER_SCRIPT = CHART / "files" / "place-order.mjs"
 IMAGE_PROJECT = REPO_ROOT / "deploy" / "images" / "medusa"
 # docs/CONVENTIONS.md: the keys the orchestrator writes into existingSecret for Medusa.
 SECRET_KEYS = ("admin-password", "db-password", "redis-password", "jwt-secret", "cookie-secret")
-STORE_LABELS = ("store-orchestrator.io/store-id", "store-orchestrator.io/engine")
-STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")
-BUDGET = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
 POD_COMPONENTS = {"server", "postgres", "redis", "setup", "test"}
+render = partial(store_chart.render, CHART)
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def render(*values: Path, extra: tuple[str, ...] = ()) -> list[dict]:
-    """The chart's objects, hooks (the helm test pod) included."""
-    args = ["template", "shop", str(CHART), "--namespace", "shop"]
-    for path in values:
-        args += ["--values", str(path)]
-    result = helm(*args, *extra)
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def pods_of(objects: list[dict]) -> dict[str, dict]:
@@ -69,60 +53,6 @@ def pods_of(objects: list[dict]) -> dict[str, dict]:
     return pods
 
 
-def container_amount(container: dict, key: str) -> Decimal:
-    """A container's request or limit for a quota key such as "limits.memory"."""
-    kind, resource = key.split(".")
-    value = container.get("resources", {}).get(kind, {}).get(resource)
-    assert value is not None, f"{container['name']} states no {key}"
-    return parse_quantity(value)
-
-
-def pod_usage(spec: dict) -> dict[str, Decimal]:
-    """What a pod counts against a quota: per resource, the larger of its containers' sum and its
-    largest init container (Kubernetes' rule)."""
-    usage = {}
-    for key in BUDGET:
-        containers = sum((container_amount(c, key) for c in spec["containers"]), Decimal(0))
-        inits = max((container_amount(c, key) for c in spec.get("initContainers") or []), default=Decimal(0))
-        usage[key] = max(containers, inits)
-    return usage
-
-
-def sum_usage(pods: list[dict]) -> dict[str, Decimal]:
-    usages = [pod_usage(spec) for spec in pods]
-    return {key: sum((u[key] for u in usages), Decimal(0)) for key in BUDGET}
-
-
-def check_restricted(where: str, spec: dict) -> None:
-    """Pod Security "restricted", plus the project's read-only root and no service account token."""
-    pod_sc = spec.get("securityContext") or {}
-    assert spec.get("automountServiceAccountToken") is False, where
-    assert not (spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC")), where
-    assert all("hostPath" not in volume for volume in spec.get("volumes", [])), where
-    for container in spec["containers"] + (spec.get("initContainers") or []):
-        sc = container.get("securityContext") or {}
-        at = f"{where}/{container['name']}"
-        assert sc.get("allowPrivilegeEscalation") is False, at
-        assert sc.get("capabilities", {}).get("drop") == ["ALL"], at
-        assert not sc.get("capabilities", {}).get("add"), at
-        assert sc.get("readOnlyRootFilesystem") is True, at
-        assert sc.get("privileged") in (None, False), at
-        assert (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")) is True, at
-        assert (sc.get("runAsUser") or pod_sc.get("runAsUser") or 0) > 0, at
-        seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
-        assert seccomp == "RuntimeDefault", at
-        assert all(port["containerPort"] >= 1024 for port in container.get("ports", [])), at
-
-
-def check_store_labels(obj: dict, store_id: str) -> None:
-    labels = obj["metadata"].get("labels") or {}
-    where = f"{obj['kind']}/{obj['metadata']['name']}"
-    assert labels.get("store-orchestrator.io/store-id") == store_id, where
-    assert labels.get("store-orchestrator.io/engine") == "medusa", where
-    for label in STANDARD_LABELS:
-        assert label in labels, f"{where} lacks {label}"
-
-
 # --- rendered templates --------------------------------------------------------------------------
 
 
@@ -130,15 +60,15 @@ def check_store_labels(obj: dict, store_id: str) -> None:
 def test_every_object_and_pod_template_carries_the_store_labels(values: Path):
     store_id = yaml.safe_load(values.read_text())["store"]["id"]
     for obj in render(values):
-        check_store_labels(obj, store_id)
+        store_chart.check_store_labels(obj, store_id, "medusa")
         assert "app.kubernetes.io/managed-by" in obj["metadata"]["labels"]
         assert "app.kubernetes.io/version" in obj["metadata"]["labels"]
         spec = obj.get("spec") or {}
         if "template" in spec:
-            check_store_labels({**spec["template"], "kind": obj["kind"], "metadata": {
-                "name": obj["metadata"]["name"], **spec["template"]["metadata"]}}, store_id)  # fmt: skip
+            store_chart.check_store_labels({**spec["template"], "kind": obj["kind"], "metadata": {
+                "name": obj["metadata"]["name"], **spec["template"]["metadata"]}}, store_id, "medusa")  # fmt: skip
         for claim in spec.get("volumeClaimTemplates", []):
-            check_store_labels({**claim, "kind": "PersistentVolumeClaim"}, store_id)
+            store_chart.check_store_labels({**claim, "kind": "PersistentVolumeClaim"}, store_id, "medusa")
 
 
 @pytest.mark.parametrize("values", [DEFAULT_VALUES, TLS_VALUES], ids=["default", "tls"])
@@ -146,23 +76,13 @@ def test_every_pod_is_restricted(values: Path):
     pods = pods_of(render(values))
     assert set(pods) == POD_COMPONENTS, sorted(pods)
     for component, spec in pods.items():
-        check_restricted(component, spec)
+        store_chart.check_restricted(component, spec)
         assert spec["securityContext"]["runAsUser"] > 0
 
 
 def test_every_pod_at_once_fits_the_default_quota():
     objects = render(DEFAULT_VALUES)
-    (quota,) = [obj for obj in objects if obj["kind"] == "ResourceQuota"]
-    hard = quota["spec"]["hard"]
-    used = sum_usage(list(pods_of(objects).values()))
-    for key in BUDGET:
-        assert used[key] <= parse_quantity(hard[key]), (key, used[key], hard[key])
-    claims = [obj for obj in objects if obj["kind"] == "PersistentVolumeClaim"]
-    claims += [claim for obj in objects for claim in obj.get("spec", {}).get("volumeClaimTemplates", [])]
-    storage = sum(parse_quantity(claim["spec"]["resources"]["requests"]["storage"]) for claim in claims)
-    assert len(claims) == 2  # database and media
-    assert len(claims) <= int(hard["persistentvolumeclaims"])
-    assert storage <= parse_quantity(hard["requests.storage"])
+    hard = store_chart.check_fits_rendered_quota(objects, pods_of(objects).values(), claims=2)  # database and media
     # Storage and PVC count keep to the reference budget; CPU/memory departures are documented.
     assert parse_quantity(hard["requests.storage"]) == parse_quantity("10Gi")
     assert int(hard["persistentvolumeclaims"]) == 5
@@ -229,34 +149,16 @@ def test_helm_test_runs_the_same_order_script_as_the_native_test():
 
 def test_tls_switches_urls_and_asks_cert_manager():
     objects = render(TLS_VALUES)
-    (ingress,) = [obj for obj in objects if obj["kind"] == "Ingress"]
-    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
-    assert ingress["spec"]["tls"] == [{"hosts": ["shop.example.com"], "secretName": "shop-medusa-tls"}]
-    assert ingress["spec"]["ingressClassName"] == "nginx"
+    store_chart.check_tls_ingress(objects, render(DEFAULT_VALUES), "medusa")
     server = pods_of(objects)["server"]["containers"][0]
     env = {item["name"]: item.get("value") for item in server["env"]}
     assert env["MEDUSA_BACKEND_URL"] == "https://shop.example.com"
     assert env["STORE_CORS"] == "https://shop.example.com,https://www.example.com"
-    plain = render(DEFAULT_VALUES)
-    (plain_ingress,) = [obj for obj in plain if obj["kind"] == "Ingress"]
-    assert "tls" not in plain_ingress["spec"]
-    assert "cert-manager.io/cluster-issuer" not in (plain_ingress["metadata"].get("annotations") or {})
 
 
 @pytest.mark.parametrize(("values", "scheme"), [(DEFAULT_VALUES, "http"), (TLS_VALUES, "https")], ids=["http", "https"])
 def test_notes_print_store_and_admin_urls(values: Path, scheme: str, tmp_path: Path):
-    """Helm renders NOTES.txt only on install/upgrade (which need a cluster), so a copy of the
-    chart passes it through `tpl` into a ConfigMap that `helm template` can show."""
-    chart = tmp_path / "medusa"
-    shutil.copytree(CHART, chart)
-    (chart / "notes.txt").write_text((CHART / "templates" / "NOTES.txt").read_text())
-    (chart / "templates" / "zz-notes.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
-        'data: {notes: {{ tpl (.Files.Get "notes.txt") . | quote }}}\n'
-    )
-    result = helm("template", "shop", str(chart), "--values", str(values), "--show-only", "templates/zz-notes.yaml")
-    assert result.returncode == 0, result.stderr
-    notes = yaml.safe_load(result.stdout)["data"]["notes"]
+    notes = store_chart.render_notes(CHART, values, tmp_path)
     host = yaml.safe_load(values.read_text())["store"]["host"]
     assert f"Store URL:   {scheme}://{host}/store" in notes, notes
     assert f"Admin URL:   {scheme}://{host}/admin" in notes, notes
@@ -337,180 +239,45 @@ def test_chart_image_and_app_version_match_the_server_project():
 # --- on the cluster ---------------------------------------------------------------------------------
 
 
-class InstalledStore:
-    """One Medusa store installed the way the orchestrator installs it."""
-
-    def __init__(self, cluster, api_client):
-        suffix = secrets.token_hex(3)
-        self.cluster = cluster
-        self.api_client = api_client
-        self.store_id = f"m{suffix}"
-        self.namespace = f"store-medusa-{suffix}"
-        self.release = f"store-{suffix}"
-        self.fullname = f"{self.release}-medusa"
-        self.secret = f"store-{suffix}-credentials"
-        self.host = f"medusa-{suffix}.stores.local.dev"
-        self.volumes: set[str] = set()
-
-    def helm(self, *args: str, timeout: float = 420, check: bool = True):
-        return self.cluster.run(self.cluster.helm, *args, "--namespace", self.namespace, timeout=timeout, check=check)
-
-    def get(self, *args: str) -> list[dict]:
-        result = self.cluster.run(self.cluster.kubectl, "get", *args, "--namespace", self.namespace, "-o", "json")
-        return json.loads(result.stdout)["items"]
-
-    def create_namespace_and_secret(self) -> None:
-        from kubernetes import client
-
-        core = client.CoreV1Api(self.api_client)
-        labels = {
-            "app.kubernetes.io/managed-by": "store-orchestrator",
-            "store-orchestrator.io/store-id": self.store_id,
-            "store-orchestrator.io/owner-id": "1",
-            "store-orchestrator.io/engine": "medusa",
-            "pod-security.kubernetes.io/enforce": "restricted",
-            "pod-security.kubernetes.io/enforce-version": "latest",
-        }
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=labels)))
-        store_labels = {k: v for k, v in labels.items() if k.startswith("store-orchestrator.io/")}
-        core.create_namespaced_secret(
-            self.namespace,
-            client.V1Secret(
-                metadata=client.V1ObjectMeta(name=self.secret, labels=store_labels),
-                string_data={key: secrets.token_urlsafe(32) for key in SECRET_KEYS},
-            ),
-        )
-
-    def tear_down(self) -> None:
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
-
-        self.helm("uninstall", self.release, "--wait", "--timeout", "3m", check=False)
-        try:
-            client.CoreV1Api(self.api_client).delete_namespace(self.namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-
-
-@pytest.fixture(scope="module")
-def medusa_store(kube_cluster, kube_api_client) -> Iterator[InstalledStore]:
-    store = InstalledStore(kube_cluster, kube_api_client)
-    store.create_namespace_and_secret()
-    try:
-        install = store.helm(
-            "install", store.release, str(CHART),
-            "--values", str(DEFAULT_VALUES),
-            "--set-string", f"store.id={store.store_id}",
-            "--set", f"store.host={store.host}",
-            "--set", f"existingSecret={store.secret}",
-            "--wait", "--wait-for-jobs", "--timeout", "5m",
-            check=False,
-        )  # fmt: skip
-        assert install.returncode == 0, install.stdout + install.stderr
-        yield store
-    finally:
-        store.tear_down()
+# The fixture installed_store (tests/charts/conftest.py) installs one store of it for these tests.
+STORE_ENGINE = store_chart.Engine(CHART, DEFAULT_VALUES, SECRET_KEYS, short="medusa", id_prefix="m")
 
 
 @pytest.mark.cluster
-def test_install_reports_deployed_with_setup_complete(medusa_store):
-    status = json.loads(medusa_store.helm("status", medusa_store.release, "-o", "json").stdout)
-    assert status["info"]["status"] == "deployed"
-    jobs = medusa_store.get("jobs", "-l", "app.kubernetes.io/component=setup")
-    assert [job["metadata"]["name"] for job in jobs] == [f"{medusa_store.fullname}-setup-1"]
-    assert jobs[0]["status"].get("succeeded") == 1
-    workloads = medusa_store.get("deployments") + medusa_store.get("statefulsets")
+def test_install_reports_deployed_with_setup_complete(installed_store):
+    workloads = store_chart.check_deployed(installed_store)
     assert len(workloads) == 3  # server, redis, postgres
-    for workload in workloads:
-        assert workload["status"].get("readyReplicas") == 1, workload["metadata"]["name"]
 
 
 @pytest.mark.cluster
-def test_guard_rails_are_in_place(medusa_store):
-    (quota,) = medusa_store.get("resourcequota")
-    assert quota["status"].get("hard"), quota
-    assert len(medusa_store.get("limitrange")) == 1
-    policies = {policy["metadata"]["name"] for policy in medusa_store.get("networkpolicy")}
-    assert f"{medusa_store.fullname}-default-deny" in policies
-    assert len(policies) == 4, sorted(policies)
+def test_guard_rails_are_in_place(installed_store):
+    store_chart.check_guard_rails(installed_store, policies=4)
 
 
 @pytest.mark.cluster
-def test_admitted_pods_are_restricted(medusa_store):
-    pods = medusa_store.get("pods")
-    components = {pod["metadata"]["labels"]["app.kubernetes.io/component"] for pod in pods}
-    assert {"server", "postgres", "redis", "setup"} <= components, components
-    for pod in pods:
-        check_restricted(pod["metadata"]["name"], pod["spec"])
+def test_admitted_pods_are_restricted(installed_store):
+    store_chart.check_pods_restricted(installed_store, {"server", "postgres", "redis", "setup"})
 
 
 @pytest.mark.cluster
-def test_requests_and_limits_of_every_pod_fit_the_quota(medusa_store):
-    """Every pod of the store at once, as the API admitted them (LimitRange defaults applied),
-    plus the helm test pod as the API would admit it, within the quota the API holds."""
-    (quota,) = medusa_store.get("resourcequota")
-    pods = {pod["metadata"]["name"]: pod["spec"] for pod in medusa_store.get("pods")}
-    hooks = medusa_store.helm("get", "hooks", medusa_store.release).stdout
-    (test_pod,) = [doc for doc in yaml.safe_load_all(hooks) if doc and doc["kind"] == "Pod"]
-    admitted = medusa_store.cluster.run(
-        medusa_store.cluster.kubectl, "create", "--dry-run=server", "-o", "json",
-        "--namespace", medusa_store.namespace, "-f", "-", input=json.dumps(test_pod),
-    )  # fmt: skip
-    pods[test_pod["metadata"]["name"]] = json.loads(admitted.stdout)["spec"]
-    assert len(pods) >= 5, sorted(pods)
-    used = sum_usage(list(pods.values()))
-    for key in BUDGET:
-        assert used[key] <= parse_quantity(quota["spec"]["hard"][key]), (key, used[key], quota["spec"]["hard"])
-        assert parse_quantity(quota["status"]["used"][key]) <= parse_quantity(quota["status"]["hard"][key])
-    assert len(medusa_store.get("pvc")) <= int(quota["spec"]["hard"]["persistentvolumeclaims"])
+def test_requests_and_limits_of_every_pod_fit_the_quota(installed_store):
+    store_chart.check_pods_fit_quota(installed_store, min_pods=5)
 
 
 @pytest.mark.cluster
-def test_every_object_of_the_store_is_labelled(medusa_store):
-    manifest = medusa_store.helm("get", "manifest", medusa_store.release).stdout
-    names = [f"{doc['kind']}/{doc['metadata']['name']}" for doc in yaml.safe_load_all(manifest) if doc]
-    objects = medusa_store.get(",".join(sorted({name.split("/")[0] for name in names})))
-    objects = [obj for obj in objects if f"{obj['kind']}/{obj['metadata']['name']}" in names]
-    assert len(objects) == len(names), (len(objects), names)
-    objects += medusa_store.get("pods,pvc,replicasets,controllerrevisions,jobs")
-    for obj in objects:
-        check_store_labels(obj, medusa_store.store_id)
-    for claim in medusa_store.get("pvc"):
-        assert claim["status"]["phase"] == "Bound", claim["metadata"]["name"]
-        medusa_store.volumes.add(claim["spec"]["volumeName"])
-    assert len(medusa_store.volumes) == 2  # database, media
+def test_every_object_of_the_store_is_labelled(installed_store):
+    objects = installed_store.release_objects()
+    objects += installed_store.get("pods,pvc,replicasets,controllerrevisions,jobs")
+    store_chart.check_labels_and_record_volumes(installed_store, objects, volumes=2)  # database, media
 
 
 @pytest.mark.cluster
-def test_helm_test_pod_is_admitted_and_scheduled(medusa_store):
+def test_helm_test_pod_is_admitted_and_scheduled(installed_store):
     """On the simulated cluster: admission (restricted, quota) and scheduling of the order pod only."""
-    result = medusa_store.helm("test", medusa_store.release, "--timeout", "3m", check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "test-order" in result.stdout and "Succeeded" in result.stdout, result.stdout
+    store_chart.check_helm_test_passes(installed_store)
 
 
 @pytest.mark.cluster
-def test_uninstall_and_namespace_deletion_leave_nothing(medusa_store):
+def test_uninstall_and_namespace_deletion_leave_nothing(installed_store):
     """Last in the module: tears the store down and waits for every trace to go."""
-    from kubernetes import client
-
-    assert medusa_store.volumes, "the labels test records the store's volumes first"
-    medusa_store.tear_down()
-    core = client.CoreV1Api(medusa_store.api_client)
-    namespace = medusa_store.namespace
-
-    def leftovers() -> list[str]:
-        found = [f"pv/{pv.metadata.name}" for pv in core.list_persistent_volume().items
-                 if pv.metadata.name in medusa_store.volumes
-                 or (pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace)]  # fmt: skip
-        found += [
-            f"pvc/{claim.metadata.name}" for claim in core.list_namespaced_persistent_volume_claim(namespace).items
-        ]
-        found += [f"secret/{secret.metadata.name}" for secret in core.list_namespaced_secret(namespace).items]
-        return found
-
-    deadline = time.monotonic() + 60
-    while (left := leftovers()) and time.monotonic() < deadline:
-        time.sleep(2)
-    assert not left, f"left behind after 60 s: {left}"
+    store_chart.check_teardown_leaves_nothing(installed_store)

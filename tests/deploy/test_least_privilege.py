@@ -15,6 +15,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.simcluster.helpers import namespace_gone
+
 from .identity import MANAGED_LABELS, REPO_ROOT
 
 pytestmark = pytest.mark.cluster
@@ -83,16 +85,6 @@ def role_binding(role: str, sa_namespace: str, sa_name: str, name: str = "store-
         role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
         subjects=[client.RbacV1Subject(kind="ServiceAccount", name=sa_name, namespace=sa_namespace)],
     )
-
-
-def namespace_gone(core: client.CoreV1Api, name: str) -> bool:
-    try:
-        core.read_namespace(name)
-    except ApiException as exc:
-        if exc.status == 404:
-            return True
-        raise
-    return False
 
 
 @pytest.fixture

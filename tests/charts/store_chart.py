@@ -1,0 +1,366 @@
+"""What the store-chart tests (test_medusa_chart.py, test_woocommerce_chart.py) share.
+
+* Rendered templates: rendering a chart, what pods count against a quota, Pod Security
+  "restricted" plus the project's extras, the store labels, TLS on the Ingress, NOTES.txt.
+* On the cluster: :class:`InstalledStore`, one store installed the way the orchestrator installs
+  it (a fresh namespace enforcing "restricted", a Secret with the engine's credential keys, the
+  chart with ``--wait --wait-for-jobs``), and the checks both engines run against it. A test module
+  states its engine as ``STORE_ENGINE`` (an :class:`Engine`); the module-scoped fixture
+  ``installed_store`` (tests/charts/conftest.py) installs one store of it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+from kubernetes.utils import parse_quantity
+
+from tests.charts import helm
+
+STORE_LABELS = ("store-orchestrator.io/store-id", "store-orchestrator.io/engine")
+STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")
+BUDGET = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
+
+
+# --- rendered templates --------------------------------------------------------------------------
+
+
+def render(chart: Path, *values: Path) -> list[dict]:
+    """The chart's objects as `helm template` renders them, hooks (the helm test pod) included."""
+    args = ["template", "shop", str(chart), "--namespace", "shop"]
+    for path in values:
+        args += ["--values", str(path)]
+    result = helm(*args)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def container_amount(container: dict, key: str) -> Decimal:
+    """A container's request or limit for a quota key such as "limits.memory"; every container must state it."""
+    kind, resource = key.split(".")
+    value = container.get("resources", {}).get(kind, {}).get(resource)
+    assert value is not None, f"{container['name']} states no {key}"
+    return parse_quantity(value)
+
+
+def pod_usage(spec: dict) -> dict[str, Decimal]:
+    """What a pod counts against a quota: per resource, the larger of its containers' sum and its
+    largest init container (Kubernetes' rule)."""
+    usage = {}
+    for key in BUDGET:
+        containers = sum((container_amount(c, key) for c in spec["containers"]), Decimal(0))
+        inits = max((container_amount(c, key) for c in spec.get("initContainers") or []), default=Decimal(0))
+        usage[key] = max(containers, inits)
+    return usage
+
+
+def sum_usage(specs: Iterable[dict]) -> dict[str, Decimal]:
+    """What the pods of these specs count against a quota, all at once."""
+    usages = [pod_usage(spec) for spec in specs]
+    return {key: sum((u[key] for u in usages), Decimal(0)) for key in BUDGET}
+
+
+def check_fits_rendered_quota(objects: list[dict], specs: Iterable[dict], claims: int) -> dict:
+    """The pods of these specs at once, and the chart's claims (exactly ``claims`` of them), within
+    the rendered ResourceQuota; returns the quota's hard limits."""
+    (quota,) = [obj for obj in objects if obj["kind"] == "ResourceQuota"]
+    hard = quota["spec"]["hard"]
+    used = sum_usage(specs)
+    for key in BUDGET:
+        assert used[key] <= parse_quantity(hard[key]), (key, used[key], hard[key])
+    found = [obj for obj in objects if obj["kind"] == "PersistentVolumeClaim"]
+    found += [claim for obj in objects for claim in obj.get("spec", {}).get("volumeClaimTemplates", [])]
+    storage = sum(parse_quantity(claim["spec"]["resources"]["requests"]["storage"]) for claim in found)
+    assert len(found) == claims
+    assert len(found) <= int(hard["persistentvolumeclaims"])
+    assert storage <= parse_quantity(hard["requests.storage"])
+    return hard
+
+
+def check_restricted(where: str, spec: dict) -> None:
+    """Pod Security "restricted", plus the project's read-only root and no service account token."""
+    pod_sc = spec.get("securityContext") or {}
+    assert spec.get("automountServiceAccountToken") is False, where
+    assert not (spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC")), where
+    for volume in spec.get("volumes", []):
+        assert "hostPath" not in volume, f"{where} mounts {volume}"
+    for container in spec["containers"] + (spec.get("initContainers") or []):
+        sc = container.get("securityContext") or {}
+        at = f"{where}/{container['name']}"
+        assert sc.get("allowPrivilegeEscalation") is False, at
+        assert sc.get("capabilities", {}).get("drop") == ["ALL"], at
+        assert not sc.get("capabilities", {}).get("add"), at
+        assert sc.get("readOnlyRootFilesystem") is True, at
+        assert sc.get("privileged") in (None, False), at
+        assert (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")) is True, at
+        assert (sc.get("runAsUser") or pod_sc.get("runAsUser") or 0) > 0, at
+        seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
+        assert seccomp == "RuntimeDefault", at
+        for port in container.get("ports", []):
+            assert port["containerPort"] >= 1024, f"{at} binds privileged port {port}"
+
+
+def check_store_labels(obj: dict, store_id: str, engine: str) -> None:
+    """The store's id and engine, and the standard app.kubernetes.io labels, on one object."""
+    labels = obj["metadata"].get("labels") or {}
+    where = f"{obj['kind']}/{obj['metadata']['name']}"
+    assert labels.get("store-orchestrator.io/store-id") == store_id, where
+    assert labels.get("store-orchestrator.io/engine") == engine, where
+    for label in STANDARD_LABELS:
+        assert label in labels, f"{where} lacks {label}"
+
+
+def check_tls_ingress(tls: list[dict], plain: list[dict], engine: str) -> None:
+    """With TLS values the Ingress serves shop.example.com over TLS and asks cert-manager for the
+    certificate; with the default values it does neither."""
+    (ingress,) = [obj for obj in tls if obj["kind"] == "Ingress"]
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
+    assert ingress["spec"]["tls"] == [{"hosts": ["shop.example.com"], "secretName": f"shop-{engine}-tls"}]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    (plain_ingress,) = [obj for obj in plain if obj["kind"] == "Ingress"]
+    assert "tls" not in plain_ingress["spec"]
+    assert "cert-manager.io/cluster-issuer" not in (plain_ingress["metadata"].get("annotations") or {})
+
+
+def render_notes(chart: Path, values: Path, tmp_path: Path) -> str:
+    """NOTES.txt as install would print it. Helm renders NOTES.txt only on install/upgrade (which
+    need a cluster), so a copy of the chart under tmp_path passes it through `tpl` into a ConfigMap
+    that `helm template` can show."""
+    copy = tmp_path / chart.name
+    if not copy.exists():
+        shutil.copytree(chart, copy)
+        (copy / "notes-under-test.txt").write_text((chart / "templates" / "NOTES.txt").read_text())
+        (copy / "templates" / "notes-under-test.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+            'data: {notes: {{ tpl (.Files.Get "notes-under-test.txt") . | quote }}}\n'
+        )
+    result = helm(
+        "template", "shop", str(copy), "--values", str(values), "--show-only", "templates/notes-under-test.yaml"
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["data"]["notes"]
+
+
+# --- on the cluster ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A store chart as the cluster tests install it."""
+
+    chart: Path  # the chart's directory, named like the engine
+    values: Path  # the values file installed
+    secret_keys: tuple[str, ...]  # the keys the orchestrator writes into existingSecret (docs/CONVENTIONS.md)
+    short: str  # in the store's namespace and host names
+    id_prefix: str  # of the store id
+
+    @property
+    def name(self) -> str:
+        return self.chart.name
+
+
+class InstalledStore:
+    """One store of an engine installed the way the orchestrator installs it, and what the tests
+    learned about it (its volumes)."""
+
+    def __init__(self, cluster, api_client, engine: Engine):
+        suffix = secrets.token_hex(3)
+        self.cluster = cluster
+        self.api_client = api_client
+        self.chart = engine.chart
+        self.values = engine.values
+        self.engine = engine.name
+        self.secret_keys = engine.secret_keys
+        self.store_id = f"{engine.id_prefix}{suffix}"
+        self.namespace = f"store-{engine.short}-{suffix}"
+        self.release = f"store-{suffix}"
+        self.fullname = f"{self.release}-{self.engine}"
+        self.secret = f"store-{suffix}-credentials"
+        self.host = f"{engine.short}-{suffix}.stores.local.dev"
+        self.volumes: set[str] = set()
+
+    @classmethod
+    @contextmanager
+    def installed(cls, cluster, api_client, engine: Engine) -> Iterator[InstalledStore]:
+        """A store of the engine installed into its fresh namespace; torn down afterwards."""
+        store = cls(cluster, api_client, engine)
+        store.create_namespace_and_secret()
+        try:
+            install = store.helm(
+                "install", store.release, str(store.chart),
+                "--values", str(store.values),
+                "--set-string", f"store.id={store.store_id}",
+                "--set", f"store.host={store.host}",
+                "--set", f"existingSecret={store.secret}",
+                "--wait", "--wait-for-jobs", "--timeout", "5m",
+                check=False,
+            )  # fmt: skip
+            assert install.returncode == 0, install.stdout + install.stderr
+            yield store
+        finally:
+            store.tear_down()
+
+    def helm(self, *args: str, timeout: float = 420, check: bool = True):
+        return self.cluster.run(self.cluster.helm, *args, "--namespace", self.namespace, timeout=timeout, check=check)
+
+    def get(self, *args: str) -> list[dict]:
+        """`kubectl get` in the store's namespace: the items."""
+        result = self.cluster.run(self.cluster.kubectl, "get", *args, "--namespace", self.namespace, "-o", "json")
+        return json.loads(result.stdout)["items"]
+
+    def status(self) -> dict:
+        return json.loads(self.helm("status", self.release, "-o", "json").stdout)
+
+    def release_objects(self) -> list[dict]:
+        """The objects of the release's manifest as the API holds them; every one must exist."""
+        manifest = self.helm("get", "manifest", self.release).stdout
+        names = [f"{doc['kind']}/{doc['metadata']['name']}" for doc in yaml.safe_load_all(manifest) if doc]
+        objects = self.get(*names)
+        assert len(objects) == len(names), (len(objects), names)
+        return objects
+
+    def create_namespace_and_secret(self) -> None:
+        from kubernetes import client
+
+        core = client.CoreV1Api(self.api_client)
+        labels = {
+            "app.kubernetes.io/managed-by": "store-orchestrator",
+            "store-orchestrator.io/store-id": self.store_id,
+            "store-orchestrator.io/owner-id": "1",
+            "store-orchestrator.io/engine": self.engine,
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+        }
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=labels)))
+        store_labels = {k: v for k, v in labels.items() if k.startswith("store-orchestrator.io/")}
+        core.create_namespaced_secret(
+            self.namespace,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name=self.secret, labels=store_labels),
+                string_data={key: secrets.token_urlsafe(32) for key in self.secret_keys},
+            ),
+        )
+
+    def tear_down(self) -> None:
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        self.helm("uninstall", self.release, "--wait", "--timeout", "3m", check=False)
+        try:
+            client.CoreV1Api(self.api_client).delete_namespace(self.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def check_setup_succeeded(store: InstalledStore, revision: int) -> None:
+    """The setup Job of this release revision, and only it, has succeeded."""
+    jobs = store.get("jobs", "-l", "app.kubernetes.io/component=setup")
+    assert [job["metadata"]["name"] for job in jobs] == [f"{store.fullname}-setup-{revision}"]
+    assert jobs[0]["status"].get("succeeded") == 1
+
+
+def check_deployed(store: InstalledStore) -> list[dict]:
+    """The release is deployed, its first setup Job succeeded and every workload is ready; returns the workloads."""
+    assert store.status()["info"]["status"] == "deployed"
+    check_setup_succeeded(store, 1)
+    workloads = store.get("deployments") + store.get("statefulsets")
+    for workload in workloads:
+        assert workload["status"].get("readyReplicas") == 1, workload["metadata"]["name"]
+    return workloads
+
+
+def check_guard_rails(store: InstalledStore, policies: int) -> dict[str, dict]:
+    """One ResourceQuota the API enforces, one LimitRange, and ``policies`` NetworkPolicies, among
+    them the default deny; returns the policies' specs by name."""
+    (quota,) = store.get("resourcequota")
+    assert quota["status"].get("hard"), quota
+    assert len(store.get("limitrange")) == 1
+    found = {policy["metadata"]["name"]: policy["spec"] for policy in store.get("networkpolicy")}
+    assert f"{store.fullname}-default-deny" in found
+    assert len(found) == policies, sorted(found)
+    return found
+
+
+def check_pods_restricted(store: InstalledStore, components: set[str]) -> dict[str, dict]:
+    """Pods of at least these components run, and every pod is restricted; returns the pods by component."""
+    pods = store.get("pods")
+    by_component = {pod["metadata"]["labels"]["app.kubernetes.io/component"]: pod for pod in pods}
+    assert components <= set(by_component), sorted(by_component)
+    for pod in pods:
+        check_restricted(pod["metadata"]["name"], pod["spec"])
+    return by_component
+
+
+def check_pods_fit_quota(store: InstalledStore, min_pods: int) -> None:
+    """Every pod of the store at once (at least ``min_pods``), as the API admitted them (LimitRange
+    defaults applied), plus the helm test pod as the API would admit it, within the quota the API holds."""
+    (quota,) = store.get("resourcequota")
+    pods = {pod["metadata"]["name"]: pod["spec"] for pod in store.get("pods")}
+    hooks = store.helm("get", "hooks", store.release).stdout
+    (test_pod,) = [doc for doc in yaml.safe_load_all(hooks) if doc and doc["kind"] == "Pod"]
+    admitted = store.cluster.run(
+        store.cluster.kubectl, "create", "--dry-run=server", "-o", "json",
+        "--namespace", store.namespace, "-f", "-", input=json.dumps(test_pod),
+    )  # fmt: skip
+    pods[test_pod["metadata"]["name"]] = json.loads(admitted.stdout)["spec"]
+    assert len(pods) >= min_pods, sorted(pods)
+    used = sum_usage(pods.values())
+    for key in BUDGET:
+        assert used[key] <= parse_quantity(quota["spec"]["hard"][key]), (key, used[key], quota["spec"]["hard"])
+        assert parse_quantity(quota["status"]["used"][key]) <= parse_quantity(quota["status"]["hard"][key])
+    assert len(store.get("pvc")) <= int(quota["spec"]["hard"]["persistentvolumeclaims"])
+
+
+def check_labels_and_record_volumes(store: InstalledStore, objects: list[dict], volumes: int) -> None:
+    """The store labels on every one of these objects; the store's claims are bound to ``volumes``
+    volumes, remembered to prove later that tearing down releases them."""
+    for obj in objects:
+        check_store_labels(obj, store.store_id, store.engine)
+    for claim in store.get("pvc"):
+        assert claim["status"]["phase"] == "Bound", claim["metadata"]["name"]
+        store.volumes.add(claim["spec"]["volumeName"])
+    assert len(store.volumes) == volumes
+
+
+def check_helm_test_passes(store: InstalledStore) -> None:
+    """`helm test` reports the order pod Succeeded. On the simulated cluster, which runs no
+    containers, that proves admission (restricted, quota) and scheduling of the pod only."""
+    result = store.helm("test", store.release, "--timeout", "3m", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test-order" in result.stdout and "Succeeded" in result.stdout, result.stdout
+
+
+def check_teardown_leaves_nothing(store: InstalledStore) -> None:
+    """Uninstalls the store, deletes its namespace and waits up to 60 s for every PV, PVC and
+    Secret of it to go."""
+    from kubernetes import client
+
+    assert store.volumes, "the labels test records the store's volumes first"
+    store.tear_down()
+    core = client.CoreV1Api(store.api_client)
+    namespace = store.namespace
+
+    def leftovers() -> list[str]:
+        found = [f"pv/{pv.metadata.name}" for pv in core.list_persistent_volume().items
+                 if pv.metadata.name in store.volumes
+                 or (pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace)]  # fmt: skip
+        found += [
+            f"pvc/{claim.metadata.name}" for claim in core.list_namespaced_persistent_volume_claim(namespace).items
+        ]
+        found += [f"secret/{secret.metadata.name}" for secret in core.list_namespaced_secret(namespace).items]
+        return found
+
+    deadline = time.monotonic() + 60
+    while (left := leftovers()) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert not left, f"left behind after 60 s: {left}"
