@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import secrets
 import string
 import sys
@@ -53,7 +54,7 @@ def parse_args(argv: list[str]) -> Config:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="run the worker's tasks under pyinstrument (slower; writes <run dir>/profile/)",
+        help="profile the worker's tasks and API requests with pyinstrument (slower; <run dir>/profile/)",
     )
     p.add_argument("--db-name", default="orchestrator_bench", help="database (dropped and created each run)")
     p.add_argument("--redis-db-base", type=int, default=10, help="first of three Redis databases used")
@@ -106,6 +107,16 @@ def machine() -> str:
             model = line.split(":", 1)[1].strip()
             break
     return f"{cpus} CPUs ({model}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def _own_cpu() -> dict[str, float]:
+    """CPU of this process (the baseline's Kubernetes calls) and of the helm processes it ran."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"python": me.ru_utime + me.ru_stime, "helm": kids.ru_utime + kids.ru_stime}
+
+
+def _cpu_per_store(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    return {key: round((after[key] - before[key]) / max(1, n), 3) for key in before}
 
 
 class Bench:
@@ -201,7 +212,10 @@ class Bench:
             for i in range(cfg.n)
         ]
         log(f"orchestrator: creating {cfg.n} stores through POST /api/stores/")
+        cpu0 = self.env.memory.cpu_seconds("worker")
         up = orchestrator_run.provision(web, tokens, self.orch_stores, cfg.effective_parallelism, cfg.timeout)
+        cpu1 = self.env.memory.cpu_seconds("worker")
+        up["cpu_seconds_per_store"] = _cpu_per_store(cpu0, cpu1, cfg.n)
         log(f"orchestrator: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s; deleting through the API")
         self.result.setdefault("provisioning", {})["orchestrator"] = up
         self.result["inflight"] = {
@@ -214,6 +228,7 @@ class Bench:
             > cfg.worker_slots,
         }
         down = orchestrator_run.teardown(web, tokens, self.orch_stores, cfg.effective_parallelism, cfg.timeout)
+        down["cpu_seconds_per_store"] = _cpu_per_store(cpu1, self.env.memory.cpu_seconds("worker"), cfg.n)
         log(f"orchestrator: {down['deleted']}/{down['stores']} deleted in {down['total_seconds']} s")
         self.result.setdefault("teardown", {})["orchestrator"] = down
         self.env.stop({"worker", "beat", "web"})
@@ -232,10 +247,14 @@ class Bench:
             "uninstall": " ".join(["helm", *first.uninstall_args]),
             "values": first.values,
         }
+        cpu0 = _own_cpu()
         up = baseline.provision(self.runner, stores, cfg.effective_parallelism)
+        cpu1 = _own_cpu()
+        up["cpu_seconds_per_store"] = _cpu_per_store(cpu0, cpu1, cfg.n)
         log(f"baseline: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s; uninstalling")
         self.result.setdefault("provisioning", {})["baseline"] = up
         down = baseline.teardown(self.runner, stores, cfg.effective_parallelism, cfg.timeout)
+        down["cpu_seconds_per_store"] = _cpu_per_store(cpu1, _own_cpu(), cfg.n)
         log(f"baseline: {down['deleted']}/{down['stores']} deleted in {down['total_seconds']} s")
         self.result.setdefault("teardown", {})["baseline"] = down
 
@@ -249,6 +268,9 @@ class Bench:
         latency = api.latency(web, big_token, cfg.api_requests, f"p{cfg.run_id}")
         queries = api.query_counts(small, big, 10, cfg.api_stores, f"q{cfg.run_id}")
         self.result["api"] = {"stores": cfg.api_stores, "latency": latency, "queries": queries}
+        if cfg.profile:
+            profiles = api.profile_requests(big, self.run_dir / "profile", 50, f"r{cfg.run_id}")
+            self.result.setdefault("profile", {}).update(profiles)
         self.env.stop({"web-api"})
         from stores_app.models import Store
 

@@ -104,3 +104,38 @@ def query_counts(small_user, big_user, small_count: int, big_count: int, name_pr
     out["list_queries_grow"] = out["large"]["list_queries"] > out["small"]["list_queries"]
     out["create_queries_grow"] = out["large"]["create_queries"] > out["small"]["create_queries"]
     return out
+
+
+def profile_requests(user, out_dir, count: int, name_prefix: str) -> dict:
+    """Run GET and POST /api/stores/ in-process under pyinstrument; write text and HTML profiles."""
+    from django.test import Client
+    from knox.models import AuthToken
+    from pyinstrument import Profiler
+    from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
+
+    _, token = AuthToken.objects.create(user=user)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="localhost")
+    client.get("/api/stores/")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    calls = {
+        "api_list": lambda i: client.get("/api/stores/"),
+        "api_create": lambda i: client.post(
+            "/api/stores/", {"name": f"{name_prefix} {i}", "engine": "woocommerce"}, content_type="application/json"
+        ),
+    }
+    out = {}
+    for name, call in calls.items():
+        profiler = Profiler(interval=0.0005, async_mode="disabled")
+        profiler.start()
+        for i in range(count):
+            call(i)
+        session = profiler.stop()
+        text = ConsoleRenderer(unicode=True, color=False, short_mode=True, time="seconds").render(session)
+        (out_dir / f"{name}.txt").write_text(text)
+        (out_dir / f"{name}.html").write_text(HTMLRenderer().render(session))
+        out[name] = {
+            "requests": count,
+            "ms_per_request": round(session.duration * 1000 / count, 2),
+            "text": str(out_dir / f"{name}.txt"),
+        }
+    return out

@@ -96,9 +96,12 @@ def _kib(value: str | None) -> int:
     return int(value.split()[0]) if value else 0
 
 
-def session_members(sid: int) -> list[int]:
-    """Pids whose session id is `sid` (field 6 of /proc/<pid>/stat)."""
-    pids = []
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def session_members(sid: int) -> dict[int, tuple[float, float]]:
+    """Pids whose session id is `sid` (field 6 of /proc/<pid>/stat), with CPU seconds: (own, reaped children)."""
+    out = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -108,9 +111,11 @@ def session_members(sid: int) -> list[int]:
             continue
         # comm may contain spaces and parentheses: split after the last ')'.
         rest = stat.rsplit(")", 1)[-1].split()
-        if len(rest) > 3 and int(rest[3]) == sid:
-            pids.append(int(entry))
-    return pids
+        if len(rest) > 14 and int(rest[3]) == sid:
+            own = (int(rest[11]) + int(rest[12])) / _TICK  # utime + stime
+            children = (int(rest[13]) + int(rest[14])) / _TICK  # cutime + cstime: helm (through sh) it waited for
+            out[int(entry)] = (own, children)
+    return out
 
 
 @dataclass
@@ -123,6 +128,7 @@ class TreeMemory:
     peak_total_rss_kib: int = 0  # largest sum of VmRSS of the tree's Python processes at one sample
     peak_tools: int = 0  # most helm/sh children alive at one sample
     peak_tools_rss_kib: int = 0  # their largest summed VmRSS at one sample
+    cpu: dict[int, tuple[float, float]] = field(default_factory=dict)  # Python pid -> (own, children) CPU s
 
     def report(self) -> dict:
         mib = 1024.0
@@ -164,7 +170,7 @@ class MemorySampler(threading.Thread):
             if proc.popen is None:
                 continue
             total = tools = tools_rss = 0
-            for pid in session_members(proc.pid):
+            for pid, cpu in session_members(proc.pid).items():
                 status = _read_status(pid)
                 if status is None:
                     continue
@@ -175,11 +181,24 @@ class MemorySampler(threading.Thread):
                     tools_rss += rss
                     continue
                 mem.names[pid] = name
+                mem.cpu[pid] = cpu
                 mem.hwm_kib[pid] = max(mem.hwm_kib.get(pid, 0), _kib(status.get("VmHWM")))
                 total += rss
             mem.peak_total_rss_kib = max(mem.peak_total_rss_kib, total)
             mem.peak_tools = max(mem.peak_tools, tools)
             mem.peak_tools_rss_kib = max(mem.peak_tools_rss_kib, tools_rss)
+
+    def cpu_seconds(self, group: str) -> dict[str, float]:
+        """CPU used so far by the group's Python processes, and by the helm processes they ran and reaped."""
+        self.sample()
+        own = children = 0.0
+        with self._lock:
+            items = list(self.trees.values())
+        for _, mem in items:
+            if mem.name == group:
+                own += sum(c[0] for c in mem.cpu.values())
+                children += sum(c[1] for c in mem.cpu.values())
+        return {"python": own, "helm": children}
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -35,6 +35,12 @@ def comparison_rows(result: dict, section: str, done_key: str) -> list[tuple[str
     for pct in ("p50", "p95", "max"):
         add(f"per store {pct}", lambda d, pct=pct: (d.get("per_store_seconds") or {}).get(pct))
     add("stores per minute", lambda d: d.get("stores_per_minute"), unit="", lower_is_better=False)
+
+    def cpu(d):
+        c = d.get("cpu_seconds_per_store")
+        return f"{c['python']:.2f} + {c['helm']:.2f}" if c else "–"
+
+    rows.append(("CPU s per store: Python + helm", cpu(orch), cpu(base), ""))
     rows.append(
         (
             f"{done_key} / failed / unfinished",
