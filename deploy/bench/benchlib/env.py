@@ -124,8 +124,25 @@ class Environment:
         django.setup()
 
     # --- database and redis ---------------------------------------------------------
+    def lock(self) -> None:
+        """One run per database: a second run would drop the first one's database under it."""
+        import fcntl
+        import tempfile
+
+        path = Path(tempfile.gettempdir()) / f"store-orchestrator-bench-{self.cfg.db_name}.lock"
+        self._lock_file = open(path, "w")  # noqa: SIM115 (held for the life of the run)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(
+                f"bench: another benchmark run uses database {self.cfg.db_name}; wait for it, or give this one "
+                "--db-name and --redis-db-base of its own"
+            ) from None
+
     def create_database(self) -> None:
         import psycopg
+
+        self.lock()
 
         with psycopg.connect(self.admin_db_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.cfg.db_name}" WITH (FORCE)')  # noqa: S608
