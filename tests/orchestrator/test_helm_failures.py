@@ -51,6 +51,9 @@ def new_store(owner):
     def make(name: str, engine: str = "woocommerce"):
         store = services.create_store(owner, name, engine)
         created.append(store)
+        # A release (stuck or not) can only exist in a namespace that is already there, as after a
+        # crash; a freshly created namespace skips `helm status` altogether.
+        KubeGateway().ensure_namespace(store.namespace, store.pk, owner.pk, engine)
         return store
 
     yield make
@@ -222,3 +225,15 @@ def test_release_not_found_on_uninstall_means_done(scripted_helm, new_store, own
     store = drive(store.pk, first="teardown")
     assert store.status == Status.DELETED, describe(store)
     assert KubeGateway().get_namespace(store.namespace) is None
+
+
+def test_fresh_namespace_installs_without_asking_helm_for_status(scripted_helm, owner):
+    store = services.create_store(owner, "Fresh Namespace", "woocommerce")
+    script = scripted_helm([])
+    try:
+        store = drive(store.pk)
+        assert store.status == Status.READY, describe(store)
+        calls = [json.loads(line)["args"][0] for line in Path(f"{script}.calls").read_text().splitlines()]
+        assert calls.index("upgrade") < (calls.index("status") if "status" in calls else len(calls))
+    finally:
+        KubeGateway().delete_namespace(store.namespace)
