@@ -18,6 +18,11 @@ from django.conf import settings
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+# The client imports its API classes lazily, on first use: about a second of CPU per process (several
+# under load). Touch them here, so a Celery worker pays once before it forks its pool, not in the first
+# task of every pool process (and a gunicorn worker at boot, not in a request).
+_APIS = (client.CoreV1Api, client.AppsV1Api, client.BatchV1Api, client.RbacAuthorizationV1Api)
+
 log = logging.getLogger(__name__)
 
 MANAGED_BY = "store-orchestrator"

@@ -43,7 +43,9 @@ def parse_args(argv: list[str]) -> Config:
         "--parallelism", type=int, default=0, help="stores in flight at once, both sides (default 0: all N at once)"
     )
     p.add_argument("--worker-processes", type=int, default=1, help="celery worker processes (default 1)")
-    p.add_argument("--concurrency", type=int, default=2, help="celery --concurrency per process (default 2)")
+    p.add_argument(
+        "--concurrency", type=int, default=4, help="celery --concurrency per process (default 4, as the chart)"
+    )
     p.add_argument("--web-workers", type=int, default=2, help="gunicorn --workers (default 2)")
     p.add_argument("--web-threads", type=int, default=4, help="gunicorn --threads (default 4)")
     p.add_argument("--api-stores", type=int, default=1000, help="stores in the database for the API section")

@@ -43,7 +43,7 @@ start() {  # start NAME COMMAND...: run in the background unless already running
 port="${PORT:-8000}"
 start web .venv/bin/gunicorn orchestrator.wsgi:application --bind "127.0.0.1:$port" --workers 2 --threads 4 \
   --access-logfile -
-start worker .venv/bin/celery -A orchestrator worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-2}"
+start worker .venv/bin/celery -A orchestrator worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-4}"
 start beat .venv/bin/celery -A orchestrator beat --loglevel=INFO --schedule "$run/celerybeat-schedule"
 
 for _ in $(seq 60); do
