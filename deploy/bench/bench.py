@@ -6,7 +6,7 @@ in-flight capacity, API latency and SQL queries with many stores, and memory foo
 
 Needs Postgres and Redis (DATABASE_URL/REDIS_URL as deploy/dev/services.sh prints them), a cluster
 (KUBECONFIG) and helm (HELM_BIN or PATH). Prints a table and writes results/bench-<time>-n<N>.json
-and .md (and results/bench-latest.*). Figures are printed, never asserted. See deploy/bench/README.md.
+and .md (and results/bench-latest.*). Figures are printed, never asserted. See README.md, "Performance".
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""The benchmark harness behind `make bench` (see deploy/bench/README.md)."""
+"""The benchmark harness behind `make bench` (see README.md, "Performance")."""
