@@ -140,17 +140,23 @@ def provision(web_url: str, tokens: list[str], stores: list[StoreRun], paralleli
             if run.error:
                 slots.release()
 
+    t0 = _run_users(sampler, stores, tokens, create_all)
+    return _provision_report(stores, sampler, t0)
+
+
+def _run_users(sampler, runs: list[StoreRun], tokens: list[str], work) -> float:
+    """Run `work` for every user thread while the sampler watches; return the start time."""
     t0 = time.time()
     sampler.start()
-    threads = _user_threads(stores, tokens, create_all)
+    threads = _user_threads(runs, tokens, work)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     sampler.all_submitted.set()
     sampler.join()
-    _load_details(stores)
-    return _provision_report(stores, sampler, t0)
+    _load_details(runs)
+    return t0
 
 
 def teardown(web_url: str, tokens: list[str], stores: list[StoreRun], parallelism: int, timeout: float) -> dict:
@@ -177,16 +183,7 @@ def teardown(web_url: str, tokens: list[str], stores: list[StoreRun], parallelis
             if run.error:
                 slots.release()
 
-    t0 = time.time()
-    sampler.start()
-    threads = _user_threads(targets, tokens, delete_all)
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    sampler.all_submitted.set()
-    sampler.join()
-    _load_details(targets)
+    t0 = _run_users(sampler, targets, tokens, delete_all)
     done = [s for s in targets if s.deleted_at is not None]
     durations = [s.deleted_at - s.delete_requested for s in done]
     total = (max(s.deleted_at for s in done) - t0) if done else None
