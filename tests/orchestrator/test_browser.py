@@ -8,6 +8,7 @@ import shutil
 import tempfile
 
 import pytest
+from django.db import connections
 
 from stores_app.models import Store
 from tests.conftest import PASSWORD
@@ -42,6 +43,9 @@ def browser_page(monkeypatch):
         )
         page = context.new_page()
         yield page
+        # ORM calls made beside Playwright's loop opened a connection in that loop's context, which
+        # pytest-django's own teardown cannot see; close it here so the test database can be dropped.
+        connections.close_all()
         context.close()
     shutil.rmtree(profile, ignore_errors=True)
 
