@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import dj_database_url
-from celery.schedules import crontab  # noqa: F401  (kept for operators adding schedules)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent

@@ -22,7 +22,3 @@ class RequestSizeMiddleware:
                 return JsonResponse({"detail": message}, status=413)
             return HttpResponse(message, status=413, content_type="text/plain")
         return self.get_response(request)
-
-
-def json_error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"detail": message}, status=status, json_dumps_params={"ensure_ascii": False})

@@ -94,10 +94,6 @@ class Store(models.Model):
         return f"{self.release_name}-credentials"
 
     @property
-    def is_live(self) -> bool:
-        return self.status != Status.DELETED
-
-    @property
     def can_retry(self) -> bool:
         return self.status == Status.FAILED
 

@@ -181,8 +181,9 @@ def provision(store_id: int) -> Next:
 
 
 def _ensure_namespace(store: Store) -> bool:
-    created = KubeGateway().ensure_namespace(store.namespace, store.pk, store.owner_id, store.engine)
-    KubeGateway().ensure_role_binding(store.namespace)
+    kube = KubeGateway()
+    created = kube.ensure_namespace(store.namespace, store.pk, store.owner_id, store.engine)
+    kube.ensure_role_binding(store.namespace)
     _event_once(
         store, Step.NAMESPACE, Outcome.SUCCEEDED, f"Namespace {store.namespace} {'created' if created else 'in place'}"
     )

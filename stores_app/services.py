@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import audit
-from .kube import SECRET_KEYS, KubeError, KubeGateway
+from .kube import KubeError, KubeGateway
 from .models import LIVE_STATUSES, AuditEntry, Engine, OrphanNamespace, Status, Store, StoreEvent, UserQuota
 from .naming import namespace_for, release_for, slug_for
 
@@ -220,7 +220,3 @@ def delete_orphan(orphan: OrphanNamespace, staff, request=None) -> None:
         raise Unavailable(str(exc)) from exc
     audit.record(AuditEntry.Action.ORPHAN_DELETE, request=request, actor=staff, namespace=orphan.name)
     orphan.delete()
-
-
-def secret_keys(engine: str) -> list[str]:
-    return list(SECRET_KEYS[engine])

@@ -23,6 +23,7 @@ import pytest
 import yaml
 from kubernetes.utils import parse_quantity
 
+from stores_app.kube import SECRET_KEYS as ORCHESTRATOR_SECRET_KEYS
 from tests.charts import CHARTS_DIR, REPO_ROOT, helm, store_chart
 
 CHART = CHARTS_DIR / "medusa"
@@ -31,7 +32,8 @@ TLS_VALUES = CHART / "ci" / "tls-values.yaml"
 ORDER_SCRIPT = CHART / "files" / "place-order.mjs"
 IMAGE_PROJECT = REPO_ROOT / "deploy" / "images" / "medusa"
 # docs/CONVENTIONS.md: the keys the orchestrator writes into existingSecret for Medusa.
-SECRET_KEYS = ("admin-password", "db-password", "redis-password", "jwt-secret", "cookie-secret")
+# The keys the orchestrator writes: the chart must read exactly these.
+SECRET_KEYS = tuple(ORCHESTRATOR_SECRET_KEYS["medusa"])
 POD_COMPONENTS = {"server", "postgres", "redis", "setup", "test"}
 render = partial(store_chart.render, CHART)
 

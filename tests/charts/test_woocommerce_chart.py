@@ -27,24 +27,14 @@ import pytest
 import yaml
 from kubernetes.utils import parse_quantity
 
+from stores_app.kube import SECRET_KEYS as ORCHESTRATOR_SECRET_KEYS
 from tests.charts import CHARTS_DIR, store_chart
 
 CHART = CHARTS_DIR / "woocommerce"
 DEFAULT_VALUES = CHART / "ci" / "default-values.yaml"
 TLS_VALUES = CHART / "ci" / "tls-values.yaml"
-SECRET_KEYS = (
-    "admin-password",
-    "db-password",
-    "db-root-password",
-    "wordpress-auth-key",
-    "wordpress-secure-auth-key",
-    "wordpress-logged-in-key",
-    "wordpress-nonce-key",
-    "wordpress-auth-salt",
-    "wordpress-secure-auth-salt",
-    "wordpress-logged-in-salt",
-    "wordpress-nonce-salt",
-)
+# The keys the orchestrator writes: the chart must read exactly these.
+SECRET_KEYS = tuple(ORCHESTRATOR_SECRET_KEYS["woocommerce"])
 render = partial(store_chart.render, CHART)
 
 
