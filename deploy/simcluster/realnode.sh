@@ -7,6 +7,7 @@
 #                               (mounts, cgroups, bridge, iptables chains); images are kept
 #   realnode.sh delete          stop, then remove the node's state (images included)
 #   realnode.sh import FILE...  import image archives (docker or OCI) into the node's containerd
+#   realnode.sh ensure-image REF FILE   import FILE unless the image REF is there already
 #   realnode.sh relaunch NAME   start one component again with its saved command (supervise.sh)
 #   realnode.sh volume-permissions   (a node component: opens new hostPath PV directories)
 # Everything lives under <state dir>/realnode (private containerd root, state and socket);
@@ -293,6 +294,15 @@ import_images() {
   done
 }
 
+# ensure_image REF ARCHIVE: import ARCHIVE unless REF is there already. The images of
+# deploy/simcluster/images are tagged by the hash of their inputs, so a present REF is current.
+ensure_image() {
+  [[ -S "$sock" ]] || { rlog "not running (no $sock): start the cluster with SIMCLUSTER_REAL_NODE=1"; exit 1; }
+  if ! ctr_ images list -q "name==$1" | grep -qx "$1"; then
+    import_images "$2"
+  fi
+}
+
 # --- start ---
 
 start() {
@@ -430,6 +440,7 @@ case "${1:-}" in
   stop) stop ;;
   delete) delete ;;
   import) shift; import_images "$@" ;;
+  ensure-image) ensure_image "$2" "$3" ;;
   relaunch) relaunch "$2" ;;
   volume-permissions) volume_permissions ;;
   *) echo "usage: $0 start|stop|delete|import FILE...|relaunch NAME" >&2; exit 2 ;;

@@ -3,7 +3,9 @@ it, and namespaces that are gone, volumes and all, when a test ends."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -75,7 +77,11 @@ def real_namespace(core_api, real_node):
 
     yield make
     for name in created:
-        core_api.delete_namespace(name)
+        try:
+            core_api.delete_namespace(name)
+        except client.ApiException as exc:
+            if exc.status != 404:  # the test deleted it itself
+                raise
     for name in created:
         wait_for(lambda n=name: namespace_gone(core_api, n), 180, f"namespace {name} deleted")
 
@@ -103,3 +109,59 @@ def restricted_container(name: str, command: list[str], image: str = TOOLBOX_IMA
 def on_real_node(spec: dict) -> dict:
     """A pod spec pinned to the real node (its label, its taint tolerated)."""
     return {**spec, "nodeSelector": NODE_SELECTOR, "tolerations": TOLERATIONS}
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeImage:
+    """An image built on this machine (deploy/simcluster/images) and present on the real node."""
+
+    name: str
+    reference: str
+
+    @property
+    def repository(self) -> str:
+        return self.reference.rsplit(":", 1)[0]
+
+    @property
+    def tag(self) -> str:
+        return self.reference.rsplit(":", 1)[1]
+
+    def values(self) -> dict:
+        """The chart values that run this image as built here: never pulled."""
+        return {"repository": self.repository, "tag": self.tag, "pullPolicy": "Never"}
+
+
+@pytest.fixture(scope="session")
+def node_images(real_node, kube_cluster):
+    """node_images(*names) -> {name: NodeImage}: builds the images (cached by the hash of their
+    inputs; CI builds them before pytest) and imports into the real node the ones it lacks."""
+    known: dict[str, NodeImage] = {}
+
+    def ensure(*names: str) -> dict[str, NodeImage]:
+        missing = [n for n in names if n not in known]
+        if missing:
+            built = subprocess.run(
+                [str(REPO / "deploy" / "simcluster" / "images" / "build.sh"), *missing],
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
+            assert built.returncode == 0, f"images/build.sh {' '.join(missing)} failed:\n{built.stderr[-4000:]}"
+            for line in built.stdout.splitlines():
+                name, reference, archive = line.split()
+                imported = subprocess.run(
+                    [str(REPO / "deploy" / "simcluster" / "realnode.sh"), "ensure-image", reference, archive],
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                )
+                assert imported.returncode == 0, f"importing {reference} failed:\n{imported.stderr}"
+                known[name] = NodeImage(name, reference)
+        return {n: known[n] for n in names}
+
+    return ensure
+
+
+def scheduling_values() -> dict:
+    """The store charts' values that put every pod of a store on the real node."""
+    return {"nodeSelector": NODE_SELECTOR, "tolerations": TOLERATIONS}

@@ -4,6 +4,8 @@ server through the `kubernetes` Service with their ServiceAccount, and the simul
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -154,3 +156,16 @@ def test_api_server_certificate_is_valid_for_the_kubernetes_service(kube_cluster
     ).stdout
     for name in ("IP Address:10.0.0.1", "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"):
         assert name in text, text
+
+
+@pytest.mark.parametrize("component", ["coredns", "kube-proxy"])
+def test_node_component_that_exits_is_started_again(component, kube_cluster, core_api, real_namespace):
+    """supervise.sh restarts the real node's processes as it does the control plane's."""
+    pid_file = Path(kube_cluster.kubeconfig).parent / "realnode" / "run" / f"{component}.pid"
+    old = int(pid_file.read_text())
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: int(pid_file.read_text()) != old, 30, f"{component} started again")
+    namespace = real_namespace()
+    # Name resolution (CoreDNS) and the DNS Service's IP (kube-proxy) work again.
+    log = run_to_completion(core_api, namespace, "after", "sleep 2; nslookup kubernetes.default.svc.cluster.local")
+    assert "Address: 10.0.0.1" in log, log
