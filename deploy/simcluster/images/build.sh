@@ -60,13 +60,20 @@ context_digest() {  # DIR
     git ls-files -z --cached --others --exclude-standard . | sort -z |
       while IFS= read -r -d '' f; do
         top="${f%%/*}"
-        [[ -f "$f" && " ${excluded[*]} " != *" $top "* ]] && printf '%s\0' "$f"
+        if [[ -f "$f" && " ${excluded[*]} " != *" $top "* ]]; then printf '%s\0' "$f"; fi
       done | xargs -0 -r sh -c 'sha256sum "$@"; stat -c "%a %n" "$@"' sh
   ) | sha256sum | cut -d' ' -f1
 }
 
+# Certificate authorities this machine adds to Debian's (an egress proxy's, say): builds inside the
+# images reach PyPI and the npm registry through the same network, so the bases trust them too.
+extra_cas() { compgen -G '/usr/local/share/ca-certificates/*.crt' || true; }
+
 mmdebstrap_args() {  # SUITE: a minimal root filesystem without documentation or recommends
   local suite="$1"
+  if [[ -n "$(extra_cas)" ]]; then
+    printf '%s\n' '--customize-hook=mkdir -p "$1/usr/local/share/ca-certificates" && cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" && chroot "$1" update-ca-certificates'
+  fi
   printf '%s\n' --variant=minbase --include=ca-certificates \
     --aptopt='APT::Install-Recommends "false"' --aptopt='Acquire::Languages "none"' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
@@ -83,7 +90,9 @@ keytext() {  # NAME: everything the image is made from
   echo "$name v1"
   for d in ${deps[$name]}; do echo "${ref[$d]}"; done
   case "$name" in
-    base | base-trixie) mmdebstrap_args "$(suite_of "$name")"; declare -f import_rootfs ;;
+    base | base-trixie)
+      mmdebstrap_args "$(suite_of "$name")"; declare -f import_rootfs
+      extra_cas | xargs -r cat ;;
     node) echo "node $NODE_VERSION npm $NPM_VERSION"; context_digest "$here/node" ;;
     helm) sha256sum <"$helm_bin"; context_digest "$here/helm" ;;
     medusa) context_digest "$repo/deploy/images/medusa" ;;
