@@ -6,6 +6,7 @@ volumes and their directories are gone. Prints what the store's pods use (kubele
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,7 @@ def describe_namespace(core_api: client.CoreV1Api, namespace: str) -> str:
 
 
 def store_usage(core_api: client.CoreV1Api, namespace: str) -> dict[str, tuple[float, float]]:
-    """{pod: (memory MiB, CPU millicores)} from the real kubelet's stats summary."""
+    """{pod: (memory MiB, CPU millicores)} now, from the real kubelet's stats summary."""
     summary = core_api.connect_get_node_proxy_with_path(REAL_NODE, "stats/summary", _preload_content=False)
     usage = {}
     for pod in yaml.safe_load(summary.data)["pods"]:
@@ -90,6 +91,33 @@ def store_usage(core_api: client.CoreV1Api, namespace: str) -> dict[str, tuple[f
             cpu = (pod.get("cpu") or {}).get("usageNanoCores", 0) / 1e6
             usage[pod["podRef"]["name"]] = (memory, cpu)
     return usage
+
+
+def cgroup_totals(pod: client.V1Pod) -> tuple[float, float]:
+    """(peak memory MiB, CPU seconds) of a running pod since it started, from its cgroup (v1 files)."""
+    base = Path("/sys/fs/cgroup")
+    for memory_dir in base.glob(f"memory/kubepods*/**/pod{pod.metadata.uid}"):
+        relative = memory_dir.relative_to(base / "memory")
+        peak = int((memory_dir / "memory.max_usage_in_bytes").read_text()) / 2**20
+        cpu = int((base / "cpuacct" / relative / "cpuacct.usage").read_text()) / 1e9
+        return peak, cpu
+    return 0.0, 0.0
+
+
+def print_usage(core_api: client.CoreV1Api, namespace: str) -> None:
+    """What the store costs on this machine, for the README (printed with -s)."""
+    pods = {p.metadata.name: p for p in core_api.list_namespaced_pod(namespace).items if p.status.phase == "Running"}
+    time.sleep(30)  # past the first requests: idle figures
+    now = store_usage(core_api, namespace)
+    print(f"\n{'pod of a ready Medusa store':48s} {'idle MiB':>9s} {'idle mCPU':>9s} {'peak MiB':>9s} {'CPU s':>7s}")
+    totals = [0.0, 0.0, 0.0, 0.0]
+    for name, pod in sorted(pods.items()):
+        memory, cpu = now.get(name, (0.0, 0.0))
+        peak, seconds = cgroup_totals(pod)
+        row = [memory, cpu, peak, seconds]
+        totals = [t + v for t, v in zip(totals, row, strict=True)]
+        print(f"{name:48s} {row[0]:9.1f} {row[1]:9.1f} {row[2]:9.1f} {row[3]:7.1f}")
+    print(f"{'total':48s} {totals[0]:9.1f} {totals[1]:9.1f} {totals[2]:9.1f} {totals[3]:7.1f}")
 
 
 def orders_in_database(kube_cluster, namespace: str) -> int:
@@ -148,11 +176,7 @@ def test_medusa_store_runs_for_real_and_leaves_nothing(medusa_worker, owner_api,
     assert orders_in_database(kube_cluster, namespace) >= 1
     assert "smoke_test" in [e.step for e in store.events.all()]
 
-    usage = store_usage(core_api, namespace)
-    print("\nWhat a ready, idle Medusa store uses on the real node (kubelet stats summary):")
-    for pod, (memory, cpu) in sorted(usage.items()):
-        print(f"  {pod:50s} {memory:8.1f} MiB {cpu:8.1f} mCPU")
-    print(f"  {'total':50s} {sum(m for m, _ in usage.values()):8.1f} MiB {sum(c for _, c in usage.values()):8.1f} mCPU")
+    print_usage(core_api, namespace)
 
     volumes = [
         pv
