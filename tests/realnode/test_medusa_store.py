@@ -19,7 +19,8 @@ from tests.simcluster.helpers import namespace_gone, wait_for
 
 from .conftest import REAL_NODE, scheduling_values
 
-pytestmark = [pytest.mark.realnode, pytest.mark.slow]
+# Longer than pytest.ini's 900 s: image imports, migrations and helm waits on two shared cores.
+pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 # Migrations, seeding and the first start take minutes on two shared cores.
 STORE_TIMEOUT = 1500

@@ -18,7 +18,8 @@ from tests.simcluster.helpers import namespace_gone, wait_for
 
 from .conftest import REAL_NODE, REPO, on_real_node, restricted_container, scheduling_values
 
-pytestmark = [pytest.mark.realnode, pytest.mark.slow]
+# Longer than pytest.ini's 900 s: image imports, migrations and helm waits on two shared cores.
+pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 CHART = REPO / "deploy" / "helm" / "store-orchestrator"
 RELEASE = "so"
