@@ -390,6 +390,17 @@ remove_chains() { # remove_chains IPTABLES TABLE PATTERN: rules referring to, th
   done
 }
 
+# The bridge plugin's per-pod masquerade chains of this network (a pod killed with the node gets no
+# CNI DEL). Other CNI users' chains (podman's, say) carry another network name and stay.
+remove_masquerade_chains() { # remove_masquerade_chains IPTABLES
+  local ipt="$1" rule chain
+  while read -r rule; do
+    chain="$(sed -n 's/.*-j \(CNI-[0-9a-f]*\).*/\1/p' <<<"$rule")"
+    eval "$ipt -t nat ${rule/-A /-D }" 2>/dev/null || true
+    [[ -n "$chain" ]] && { $ipt -t nat -F "$chain"; $ipt -t nat -X "$chain"; } 2>/dev/null || true
+  done < <($ipt -t nat -S POSTROUTING 2>/dev/null | grep -- '-j CNI-' | grep -F 'name: \"simcluster\"' || true)
+}
+
 stop() {
   [[ -d "$rn" ]] || return 0
   rlog "stopping (kubelet, kube-proxy, CoreDNS, containers, containerd)"
@@ -414,11 +425,10 @@ stop() {
   unmount_under "$rn"
   remove_cgroups
   ip link delete "$bridge" 2>/dev/null || true
-  local ipt
+  local ipt t
   for ipt in iptables ip6tables; do
-    remove_chains "$ipt" nat 'CNI-[A-Za-z0-9-]+'
-    remove_chains "$ipt" filter 'CNI-[A-Za-z0-9-]+'
-    local t; for t in filter nat mangle; do
+    remove_masquerade_chains "$ipt"
+    for t in filter nat mangle; do
       remove_chains "$ipt" "$t" 'KUBE-[A-Z0-9-]+'
     done
   done
