@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the simulated cluster's tools (control plane, kwok, kwokctl, helm and
-# any extra Go tool under deploy/simcluster/) from the Go module proxy into a
+# Builds the simulated cluster's tools (control plane with the real node's kubelet
+# and kube-proxy, kwok, kwokctl, helm, CoreDNS) from the Go module proxy into a
 # cache outside the repository. Each tool is cached under a key made of its pin,
 # its sources and the Go version, so an unchanged tool is reused, not rebuilt.
 # Prints the bin directory (symlinks into the cache) on stdout; progress on stderr.
@@ -16,13 +16,14 @@ exec 8>"$cache_root/.build.lock"
 flock 8
 gover="$(go version)"
 
-# cached NAME KEYTEXT BUILDFN: runs BUILDFN OUTDIR unless OUTDIR is complete.
+# cached NAME KEYTEXT BUILDFN EXPECTED: runs BUILDFN OUTDIR unless OUTDIR is complete;
+# EXPECTED says how long a build usually takes here (2 cores), for the progress line.
 cached() {
-  local name="$1" keytext="$2" fn="$3" key out t0
+  local name="$1" keytext="$2" fn="$3" expected="$4" key out t0
   key="$(printf '%s\n%s\n' "$keytext" "$gover" | sha256sum | cut -c1-16)"
   out="$cache_root/$name-$key"
   if [[ ! -f "$out/.complete" ]]; then
-    echo "simcluster: building $name (cache key $key)" >&2
+    echo "simcluster: building $name (cache key $key); expect $expected" >&2
     t0=$(date +%s)
     rm -rf "$out"; mkdir -p "$out"
     "$fn" "$out"
@@ -42,7 +43,7 @@ build_controlplane() {
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
   (cd "$here/controlplane" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out/controlplane" .)
-  for name in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd; do
+  for name in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kubelet kube-proxy; do
     ln -sf controlplane "$out/$name"
   done
 }
@@ -58,9 +59,20 @@ build_kwok() {
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
 }
 
+# CoreDNS with the plugins the cluster's Corefile uses (see coredns/main.go).
+build_coredns() {
+  (cd "$here/coredns" && CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$1/coredns" .)
+}
+
 sources_of() { (cd "$here/$1" && cat go.mod go.sum ./*.go); }
 
-cached controlplane "$KUBERNETES_VERSION $(sources_of controlplane)" build_controlplane
-cached helm "$HELM_VERSION version-stamped" build_helm
-cached kwok "$KWOK_VERSION" build_kwok
+cached controlplane "$KUBERNETES_VERSION $(sources_of controlplane)" build_controlplane \
+  "7-12 min cold (15-20 under load), about 2 min with a warm Go cache"
+cached helm "$HELM_VERSION version-stamped" build_helm "about 1-2 min cold"
+cached kwok "$KWOK_VERSION" build_kwok "about 2 min cold"
+# Cluster DNS only serves the real node (start.sh with SIMCLUSTER_REAL_NODE=1).
+if [[ "${SIMCLUSTER_REAL_NODE:-0}" == 1 ]]; then
+  cached coredns "$COREDNS_VERSION $(sources_of coredns)" build_coredns "about 2-4 min cold"
+fi
 echo "$bin"

@@ -22,3 +22,12 @@ log() { echo "simcluster: $*" >&2; }
 api_ready() {
   [[ -f "$kwok_kubeconfig" ]] && "$1" --kubeconfig "$kwok_kubeconfig" --request-timeout=5s get --raw /readyz >/dev/null 2>&1
 }
+
+# The real node (SIMCLUSTER_REAL_NODE=1; realnode.sh). Tests select it with this label and
+# tolerate this taint; the images named here are built on this machine, never pulled.
+REAL_NODE_NAME=real-node
+REAL_NODE_LABEL=simcluster/real-node
+REAL_NODE_TAINT_KEY=simcluster/real-node
+CLUSTER_DNS_IP=10.0.0.10
+PAUSE_IMAGE=localhost/simcluster/pause:catatonit
+TOOLBOX_IMAGE=localhost/simcluster/toolbox:busybox

@@ -18,6 +18,8 @@
 #                                 default ${XDG_STATE_HOME:-~/.local/state}/store-orchestrator/simcluster
 #   SIMCLUSTER_NAME=store-orchestrator
 #   SIMCLUSTER_CACHE              build cache of build.sh
+#   SIMCLUSTER_REAL_NODE=0        1: also a real node (kubelet, containerd, kube-proxy, CoreDNS;
+#                                 realnode.sh), for tests that need real containers
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(cd "$(dirname "$0")" && pwd)/common.sh"
@@ -28,7 +30,9 @@ node_memory="${SIMCLUSTER_NODE_MEMORY:-32Gi}"
 node_pods="${SIMCLUSTER_NODE_PODS:-110}"
 node_storage="${SIMCLUSTER_NODE_STORAGE:-100Gi}"
 apiserver_port="${SIMCLUSTER_APISERVER_PORT:-0}"
+real_node="${SIMCLUSTER_REAL_NODE:-0}"
 [[ "$nodes" =~ ^[1-9][0-9]*$ ]] || { log "SIMCLUSTER_NODES must be a positive integer, got '$nodes'"; exit 2; }
+[[ "$real_node" =~ ^[01]$ ]] || { log "SIMCLUSTER_REAL_NODE must be 0 or 1, got '$real_node'"; exit 2; }
 
 bin="$("$here/build.sh")"
 kubectl="$bin/kubectl"
@@ -68,12 +72,51 @@ options:
   kubeAuthorization: true
   kubeAdmission: true
   quietPull: true
+  kubeApiserverCertSANs: ["10.0.0.1"]
 componentsPatches:
 - name: kube-controller-manager
   extraArgs:
   - key: enable-hostpath-provisioner
     value: "true"
+  # One instance: leader election only adds a way to exit (a paused API server makes it lose
+  # the lease, and the process ends); supervise.sh restarts whatever exits all the same.
+  - key: leader-elect
+    value: "false"
+- name: kube-scheduler
+  extraArgs:
+  - key: leader-elect
+    value: "false"
+- name: kwok-controller
+  extraArgs:
+  # Only the simulated nodes (start.sh annotates them); never the real node and its pods.
+  - key: manage-all-nodes
+    value: "false"
+    override: true
+  - key: manage-nodes-with-annotation-selector
+    value: kwok.x-k8s.io/node=fake
 YAML
+    if [[ "$real_node" == 1 ]]; then
+      # Pods reach the API server as in production: the kubernetes Service (10.0.0.1:443,
+      # through kube-proxy) whose endpoint is this machine's address, with a serving
+      # certificate valid for it; and the API server reaches kubelet for logs and exec.
+      ip="$(ip -4 route show default | awk '{for (i=1;i<NF;i++) if ($i=="dev") {print $(i+1); exit}}')"
+      ip="$(ip -4 -o addr show dev "${ip:-lo}" | awk '{split($4,a,"/"); print a[1]; exit}')"
+      cat <<YAML
+- name: kube-apiserver
+  extraArgs:
+  - key: bind-address
+    value: 0.0.0.0
+    override: true
+  - key: advertise-address
+    value: "$ip"
+  - key: kubelet-preferred-address-types
+    value: InternalIP,Hostname
+  - key: kubelet-client-certificate
+    value: "$cluster_dir/pki/admin.crt"
+  - key: kubelet-client-key
+    value: "$cluster_dir/pki/admin.key"
+YAML
+    fi
     for f in "$here"/stages/*.yaml; do echo "---"; cat "$f"; done
   } > "$config.tmp"
   mv "$config.tmp" "$config"
@@ -149,12 +192,18 @@ k wait --for=condition=Ready node -l type=kwok --timeout=120s >/dev/null
 for _ in $(seq 1 60); do k -n default get serviceaccount default >/dev/null 2>&1 && break; sleep 1; done
 k -n default get serviceaccount default >/dev/null
 
+if [[ "$real_node" == 1 ]]; then
+  "$here/realnode.sh" start 9>&-
+fi
+# Restart any component that exits (the real node's too), until stop.sh.
+"$here/supervise.sh" start 9>&-
+
 # The kubeconfig for users and tests: self-contained (certificates embedded).
 umask 077
 k config view --raw --flatten > "$SIMCLUSTER_KUBECONFIG.tmp"
 mv "$SIMCLUSTER_KUBECONFIG.tmp" "$SIMCLUSTER_KUBECONFIG"
 
-log "cluster $SIMCLUSTER_NAME ready ($state): $(k get --raw /version | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p'), $nodes nodes x ${node_cpu} CPU/${node_memory}; kubeconfig $SIMCLUSTER_KUBECONFIG"
+log "cluster $SIMCLUSTER_NAME ready ($state): $(k get --raw /version | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p'), $nodes nodes x ${node_cpu} CPU/${node_memory}$( [[ "$real_node" == 1 ]] && echo " + real node $REAL_NODE_NAME"); kubeconfig $SIMCLUSTER_KUBECONFIG"
 echo "# simcluster: $state"
 printf 'export KUBECONFIG=%q\n' "$SIMCLUSTER_KUBECONFIG"
 printf 'export PATH=%q:"$PATH"\n' "$bin"

@@ -27,6 +27,8 @@ mkdir -p "$SIMCLUSTER_STATE_DIR"
 exec 9>"$SIMCLUSTER_STATE_DIR/start.lock"
 flock -w 900 9 || { log "another start.sh/stop.sh has held $SIMCLUSTER_STATE_DIR/start.lock for 15 min"; exit 1; }
 
+# The watchdog first, or it would start again what is stopped here on purpose.
+"$here/supervise.sh" stop
 if $delete; then
   pv_dirs=()
   if api_ready "$bin/kubectl"; then
@@ -35,12 +37,14 @@ if $delete; then
     done < <("$bin/kubectl" --kubeconfig "$kwok_kubeconfig" get pv \
                -o jsonpath='{range .items[*]}{.spec.hostPath.path}{"\n"}{end}' 2>/dev/null || true)
   fi
+  "$here/realnode.sh" delete 9>&-
   log "deleting cluster $SIMCLUSTER_NAME and its data"
   "$bin/kwokctl" --name "$SIMCLUSTER_NAME" delete cluster --kubeconfig "$SIMCLUSTER_KUBECONFIG" </dev/null >&2 9>&-
   rm -f "$SIMCLUSTER_KUBECONFIG" "$SIMCLUSTER_STATE_DIR/kwokctl.yaml" "$SIMCLUSTER_STATE_DIR/kwokctl.created.yaml"
   # The directories the hostPath provisioner made for this cluster's PVs.
   if [[ ${#pv_dirs[@]} -gt 0 ]]; then rm -rf -- "${pv_dirs[@]}"; fi
 else
+  "$here/realnode.sh" stop 9>&-
   log "stopping cluster $SIMCLUSTER_NAME (data kept; 'stop.sh --delete' removes it)"
   "$bin/kwokctl" --name "$SIMCLUSTER_NAME" stop cluster </dev/null >&2 9>&-
 fi

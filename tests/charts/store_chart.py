@@ -44,6 +44,34 @@ def render(chart: Path, *values: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+# Where each kind of object keeps the spec of the pods it makes.
+POD_SPEC_PATHS = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+
+def every_pod_spec(objects: list[dict]) -> dict[str, dict]:
+    """Every pod spec the objects carry, by "Kind/name": workloads, Jobs, CronJobs and bare pods
+    (helm test hooks). An object of another kind that carries a pod template fails, so a new kind
+    of workload cannot slip past the checks that use this."""
+    specs = {}
+    for obj in objects:
+        path = POD_SPEC_PATHS.get(obj["kind"])
+        if path is None:
+            spec = obj.get("spec") or {}
+            assert not {"template", "jobTemplate"} & set(spec), f"{obj['kind']} carries pods: add it to POD_SPEC_PATHS"
+            continue
+        spec = obj
+        for key in path:
+            spec = spec[key]
+        specs[f"{obj['kind']}/{obj['metadata']['name']}"] = spec
+    return specs
+
+
 def container_amount(container: dict, key: str) -> Decimal:
     """A container's request or limit for a quota key such as "limits.memory"; every container must state it."""
     kind, resource = key.split(".")

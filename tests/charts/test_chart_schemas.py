@@ -25,6 +25,8 @@ COMMON_BAD_VALUES = {
     "tls-enabled-not-a-boolean": {"ingress": {"tls": {"enabled": "yes"}}},
     "unknown-tls-key": {"ingress": {"tls": {"enable": True}}},
     "ingress-class-not-a-string": {"ingress": {"className": 7}},
+    "node-selector-value-not-a-string": {"nodeSelector": {"zone": 1}},
+    "toleration-operator-unknown": {"tolerations": [{"key": "dedicated", "operator": "Sometimes"}]},
 }
 
 # Cases specific to one chart's own values.

@@ -233,7 +233,7 @@ def test_chart_image_and_app_version_match_the_server_project():
     assert chart["appVersion"] == medusa_version
     assert values["medusa"]["image"]["tag"] == medusa_version
     dockerfile = (IMAGE_PROJECT / "Dockerfile").read_text()
-    assert re.search(r"^ARG NODE_IMAGE=node:20\.\d+\.\d+-", dockerfile, re.M), "node:20 pinned"
+    assert re.search(r"^ARG NODE_IMAGE=node:22\.\d+\.\d+-", dockerfile, re.M), "node:22 (LTS) pinned"
     assert re.search(r"^USER 1000:1000$", dockerfile, re.M)
     assert values["medusa"]["uid"] == 1000
 

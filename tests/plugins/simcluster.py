@@ -4,6 +4,9 @@ Register it with ``pytest_plugins = ["tests.plugins.simcluster"]`` (or ``-p test
 
 * Marker ``cluster``: the test needs a cluster. Marked tests get the ``kube_cluster`` fixture
   automatically; they are never skipped: if no cluster can be had, they error.
+* Marker ``realnode``: the test needs real containers, on the simulated cluster's real node
+  (``SIMCLUSTER_REAL_NODE=1``, deploy/simcluster/realnode.sh). Implies ``cluster``. When such tests
+  are collected and this session starts the cluster, it starts it with the real node.
 * Session fixture ``kube_cluster`` -> :class:`KubeCluster`.
   - ``KUBECONFIG`` set in the environment: that cluster is used as it is (a real cluster, or the
     simulated one started beforehand, as ``.ci/run`` does). Nothing is started or stopped.
@@ -68,10 +71,20 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "cluster: needs a Kubernetes cluster (the simulated one, or the one KUBECONFIG names); never skipped",
     )
+    config.addinivalue_line(
+        "markers",
+        "realnode: needs real containers on the simulated cluster's real node (SIMCLUSTER_REAL_NODE=1); "
+        "implies cluster; never skipped",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if any(item.get_closest_marker("realnode") is not None for item in items):
+        # start.sh, if this session runs it, brings up the real node as well.
+        os.environ.setdefault("SIMCLUSTER_REAL_NODE", "1")
     for item in items:
+        if item.get_closest_marker("realnode") is not None and item.get_closest_marker("cluster") is None:
+            item.add_marker(pytest.mark.cluster)
         if item.get_closest_marker("cluster") is not None:
             names = getattr(item, "fixturenames", None)
             if names is not None and "kube_cluster" not in names:

@@ -99,6 +99,21 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
+{{/*
+Where every pod of the store may run (values nodeSelector, tolerations): the same for all of them,
+so a store's pods land together, e.g. on a dedicated node pool. Empty when neither is set.
+*/}}
+{{- define "medusa.scheduling" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/* Container-level security context shared by every container. */}}
 {{- define "medusa.containerSecurityContext" -}}
 allowPrivilegeEscalation: false
@@ -135,8 +150,10 @@ through $(VAR) expansion, so no password ever appears in values or in the render
     secretKeyRef:
       name: {{ $secret }}
       key: redis-password
+# sslmode=disable: Medusa turns SSL on for any database host other than localhost, and the
+# official postgres image serves none, so without it migrations cannot connect.
 - name: DATABASE_URL
-  value: "postgres://{{ .Values.postgres.username }}:$(DB_PASSWORD)@{{ include "medusa.postgresHost" . }}:5432/{{ .Values.postgres.database }}"
+  value: "postgres://{{ .Values.postgres.username }}:$(DB_PASSWORD)@{{ include "medusa.postgresHost" . }}:5432/{{ .Values.postgres.database }}?sslmode=disable"
 - name: REDIS_URL
   value: "redis://:$(REDIS_PASSWORD)@{{ include "medusa.redisHost" . }}:6379/0"
 - name: JWT_SECRET

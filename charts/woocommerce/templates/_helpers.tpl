@@ -82,6 +82,21 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
+{{/*
+Where every pod of the store may run (values nodeSelector, tolerations): the same for all of them,
+so a store's pods land together, e.g. on a dedicated node pool. Empty when neither is set.
+*/}}
+{{- define "woocommerce.scheduling" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/* Container-level security context shared by every container. */}}
 {{- define "woocommerce.containerSecurityContext" -}}
 allowPrivilegeEscalation: false
