@@ -18,7 +18,7 @@ source "$here/images.env"
 root="${SIMCLUSTER_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/store-orchestrator/images}"
 registry=localhost/store-orchestrator
 
-# name: what it is | images it is built on | cold build time measured on a 2-core machine (s)
+# What each image is,
 declare -A about=(
   [base]="Debian $BASE_SUITE (mmdebstrap minbase)" [base-trixie]="Debian $STANDIN_SUITE (mmdebstrap minbase)"
   [python]="Python 3.11 base for deploy/Dockerfile" [node]="Node $NODE_VERSION base for the Medusa image"
@@ -26,14 +26,16 @@ declare -A about=(
   [redis]="stand-in for redis:8-alpine" [mariadb]="stand-in for mariadb:11.8"
   [medusa]="deploy/images/medusa/Dockerfile" [orchestrator]="deploy/Dockerfile"
 )
+# the images it is built on,
 declare -A deps=(
   [base]="" [base-trixie]="" [python]=base [node]=base [helm]=""
   [postgres]=base-trixie [redis]=base-trixie [mariadb]=base-trixie
   [medusa]=node [orchestrator]="python helm"
 )
+# and its build time in seconds when nothing is cached (measured here, 2 cores), for the progress lines.
 declare -A expected=(
-  [base]=90 [base-trixie]=60 [python]=40 [node]=30 [helm]=5
-  [postgres]=60 [redis]=20 [mariadb]=70 [medusa]=420 [orchestrator]=240
+  [base]=120 [base-trixie]=70 [python]=35 [node]=30 [helm]=5
+  [postgres]=70 [redis]=20 [mariadb]=50 [medusa]=600 [orchestrator]=240
 )
 all=(base base-trixie python node helm postgres redis mariadb medusa orchestrator)
 
@@ -69,6 +71,8 @@ context_digest() {  # DIR
 # images reach PyPI and the npm registry through the same network, so the bases trust them too.
 extra_cas() { compgen -G '/usr/local/share/ca-certificates/*.crt' || true; }
 
+# force-unsafe-io: dpkg skips its fsync per file (the official Debian images set it as well); on a
+# machine busy with other disk writes, the fsyncs alone took minutes.
 mmdebstrap_args() {  # SUITE: a minimal root filesystem without documentation or recommends
   local suite="$1"
   if [[ -n "$(extra_cas)" ]]; then
@@ -78,7 +82,7 @@ mmdebstrap_args() {  # SUITE: a minimal root filesystem without documentation or
     --aptopt='APT::Install-Recommends "false"' --aptopt='Acquire::Languages "none"' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --dpkgopt='path-exclude=/usr/share/info/*' \
+    --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt=force-unsafe-io \
     "$suite" "deb $DEBIAN_MIRROR $suite main" "deb $DEBIAN_MIRROR $suite-updates main" \
     "deb $DEBIAN_SECURITY_MIRROR $suite-security main"
 }
@@ -172,7 +176,8 @@ build() {  # NAME REF
 # the previous one) and forgets older ones.
 prune() {  # NAME
   local old
-  ls -1t "$root/$1"-*.tar 2>/dev/null | tail -n +3 | while read -r old; do
+  # Exactly NAME-<12 hex>.tar: base-*.tar would also match base-trixie's archives.
+  ls -1t "$root/$1"-????????????.tar 2>/dev/null | tail -n +3 | while read -r old; do
     old="$(basename "$old" .tar)"
     pm rmi -f "$registry/$1:${old##*-}" >/dev/null 2>&1 || true
     rm -f "$root/$old.tar"
@@ -229,11 +234,18 @@ main() {
   flock -n 9 || { log "waiting for another build to finish (lock $root/.build.lock)"; flock 9; }
   local t0=$SECONDS
   for n in "${names[@]}"; do ensure "$n"; done
+  # Named images are also in podman's store (for `podman.sh run`), not only in their archives.
+  for n in "${names[@]}"; do present "$n"; done
   for n in "${names[@]}"; do echo "$n ${ref[$n]} ${archive[$n]}"; done
   log "done in $((SECONDS - t0)) s"
 }
 
-case "${1:-}" in
-  -h | --help) usage ;;
-  *) main "$@" ;;
-esac
+# One compound command read whole before it runs, then exit: editing this file while a long build
+# runs cannot make bash read on into the changed text.
+{
+  case "${1:-}" in
+    -h | --help) usage ;;
+    *) main "$@" ;;
+  esac
+  exit
+}

@@ -33,10 +33,11 @@ cni_plugin_dirs = [\"/usr/lib/cni\"]
 network_config_dir = \"$conf/cni\"
 default_network = \"$network\""
 
+# The run root holds the store's mount state: one per store (another SIMCLUSTER_IMAGES_CACHE gets its own).
 write_if_changed "$conf/storage.conf" "[storage]
 driver = \"overlay\"
 graphroot = \"$root/storage\"
-runroot = \"/run/store-orchestrator/images\""
+runroot = \"/run/store-orchestrator/images-$(printf %s "$root" | sha256sum | cut -c1-8)\""
 
 # No gateway and no masquerading: the bridge only joins the containers to each other.
 write_if_changed "$conf/cni/$network.conflist" '{
