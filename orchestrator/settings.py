@@ -228,10 +228,15 @@ RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 60)
 # In the pod /tmp is a private emptyDir; the probe reads the same path.
 WORKER_HEARTBEAT_FILE = env("WORKER_HEARTBEAT_FILE", "/tmp/store-orchestrator-worker-heartbeat")  # noqa: S108
 
-# --- Abuse limits ----------------------------------------------------------------
-RATELIMIT_DEFAULT = env("RATELIMIT_DEFAULT", "100/15m")
+# --- Abuse limits and operator endpoints -----------------------------------------
+# Per user (per address when anonymous). Writes (anything but GET/HEAD/OPTIONS) keep the product's
+# 100 per 15 minutes; reads get their own, larger bucket, so a dashboard left open (the store page
+# polls every 1.5 s, the list reloads every 5 s) is never throttled, while scraping is still bounded.
+# RATELIMIT_DEFAULT is the earlier name of the write limit and still read.
+RATELIMIT_WRITE = env("RATELIMIT_WRITE", env("RATELIMIT_DEFAULT", "100/15m"))
+RATELIMIT_READ = env("RATELIMIT_READ", "2400/15m")
 RATELIMIT_CREATE = env("RATELIMIT_CREATE", "10/15m")
-RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", "20/15m")  # per address, on login forms and token requests
+RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", "20/15m")  # per address: login forms (admin too), token requests
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_USE_CACHE = "default"
 # How many proxies in front of us append to X-Forwarded-For; 0 trusts none of it.

@@ -9,6 +9,8 @@ from rest_framework.permissions import AllowAny
 from stores_app.ratelimits import limited
 
 urlpatterns = [
+    # Before admin.site.urls, so the admin's own login form is limited like every other password check.
+    path("admin/login/", limited("login")(admin.site.login)),
     path("admin/", admin.site.urls),
     path("accounts/login/", limited("login")(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -81,6 +81,7 @@ def store_detail(request, pk: int):
 @require_GET
 @login_required
 @never_cache
+@limited()
 def store_progress(request, pk: int):
     """The status card and timeline alone, polled by the detail page for live updates."""
     store = _get_store_for_user(request, pk)

@@ -194,10 +194,14 @@ pre-install,pre-upgrade
   value: /usr/local/bin/helm
 - name: STORES_PER_USER
   value: {{ .Values.stores.perUser | quote }}
-- name: RATELIMIT_DEFAULT
-  value: {{ .Values.stores.rateLimitDefault | quote }}
+- name: RATELIMIT_WRITE
+  value: {{ .Values.stores.rateLimitWrite | quote }}
+- name: RATELIMIT_READ
+  value: {{ .Values.stores.rateLimitRead | quote }}
 - name: RATELIMIT_CREATE
   value: {{ .Values.stores.rateLimitCreate | quote }}
+- name: RATELIMIT_LOGIN
+  value: {{ .Values.stores.rateLimitLogin | quote }}
 - name: TRUSTED_PROXY_COUNT
   value: {{ .Values.django.trustedProxyCount | quote }}
 - name: LOG_FORMAT
