@@ -6,6 +6,7 @@ without a real secret key; development gets a throwaway one.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from urllib.parse import quote
@@ -134,6 +135,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a rule on passwords: Django tells validators when a password changes, and this one revokes
+    # the user's API tokens then, whichever page or command changed it.
+    {"NAME": "stores_app.api.tokens.RevokeTokensOnPasswordChange"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "store-list"
@@ -174,10 +178,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "stores_app.api.errors.exception_handler",
 }
+# Tokens are stored hashed. A token expires after API_TOKEN_IDLE_DAYS without use (each use pushes the
+# expiry out again, at most once a minute) and at the latest API_TOKEN_MAX_AGE_DAYS after it was issued,
+# so a leaked token does not work for ever; a password change revokes all of the user's tokens
+# (stores_app.api.tokens.RevokeTokensOnPasswordChange, listed in AUTH_PASSWORD_VALIDATORS).
+API_TOKEN_IDLE_DAYS = env_int("API_TOKEN_IDLE_DAYS", 30)
+API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90)
 REST_KNOX = {
-    # Tokens are stored hashed; a user revokes one from the dashboard or via logout.
-    "TOKEN_TTL": None,
-    "AUTO_REFRESH": False,
+    "TOKEN_TTL": dt.timedelta(days=API_TOKEN_IDLE_DAYS),
+    "AUTO_REFRESH": True,
+    "AUTO_REFRESH_MAX_TTL": dt.timedelta(days=API_TOKEN_MAX_AGE_DAYS),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Store Orchestrator API",

@@ -149,6 +149,7 @@ def audit_log(request):
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@never_cache
 @limited()
 def api_tokens(request):
     new_token = None
@@ -162,7 +163,9 @@ def api_tokens(request):
             _, new_token = AuthToken.objects.create(user=request.user)
             audit.record(AuditEntry.Action.TOKEN_CREATE, request=request)
     tokens = AuthToken.objects.filter(user=request.user).order_by("-created")
-    return render(request, "stores/tokens.html", {"tokens": tokens, "new_token": new_token})
+    response = render(request, "stores/tokens.html", {"tokens": tokens, "new_token": new_token})
+    response["Cache-Control"] = "no-store"  # the page may show a new token: no browser or proxy keeps it
+    return response
 
 
 @require_POST
