@@ -252,6 +252,11 @@ RATELIMIT_USE_CACHE = "default"
 # How many proxies in front of us append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 RATELIMIT_IP_META_KEY = "stores_app.ratelimits.client_address"
+# /metrics answers a scraper that sends this token (`Authorization: Bearer <token>`, or HTTP Basic with
+# it as the password) and signed-in staff; nobody else. Empty: staff only.
+METRICS_TOKEN = env("METRICS_TOKEN")
+# Store aggregates are computed at most once per this many seconds, however many scrapers and pods.
+METRICS_CACHE_SECONDS = env_int("METRICS_CACHE_SECONDS", 10)
 
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)

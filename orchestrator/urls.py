@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from stores_app import metrics
 from stores_app.ratelimits import limited
 
 urlpatterns = [
@@ -23,6 +24,6 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[AllowAny]),
         name="api-docs",
     ),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
     path("", include("stores_app.urls")),
 ]

@@ -46,7 +46,7 @@ def test_bundled_postgres_keeps_its_data_on_a_volume(local_objects):
 
 def test_generated_credentials_are_random_and_survive_uninstall(render):
     first, second = (named(render(LOCAL_VALUES), "Secret", "-generated") for _ in range(2))
-    assert set(first["data"]) == {"django-secret-key", "postgres-password", "redis-password"}
+    assert set(first["data"]) == {"django-secret-key", "postgres-password", "redis-password", "metrics-token"}
     assert first["data"] != second["data"], "fresh random values when there is no Secret to look up"
     assert first["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 

@@ -49,6 +49,15 @@ app.kubernetes.io/part-of: store-orchestrator
 {{- printf "%s-store-admin" (include "store-orchestrator.fullname" .) -}}
 {{- end -}}
 
+{{/* The Secret and key METRICS_TOKEN comes from (web reads it; Prometheus sends it). */}}
+{{- define "store-orchestrator.metricsTokenSecretName" -}}
+{{- default (include "store-orchestrator.generatedSecretName" .) .Values.metrics.existingSecret -}}
+{{- end -}}
+
+{{- define "store-orchestrator.metricsTokenSecretKey" -}}
+{{- ternary .Values.metrics.existingSecretTokenKey "metrics-token" (not (empty .Values.metrics.existingSecret)) -}}
+{{- end -}}
+
 {{- define "store-orchestrator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
@@ -60,7 +69,7 @@ comes from an existing Secret. */}}
 {{- end -}}
 
 {{- define "store-orchestrator.needsGeneratedSecret" -}}
-{{- if or (not .Values.secrets.existingSecret) .Values.postgres.enabled .Values.redis.enabled -}}true{{- end -}}
+{{- if or (not .Values.secrets.existingSecret) .Values.postgres.enabled .Values.redis.enabled (not .Values.metrics.existingSecret) -}}true{{- end -}}
 {{- end -}}
 
 {{- define "store-orchestrator.postgresHost" -}}
@@ -87,7 +96,7 @@ before the release's resources are created, so then it runs post-install (after 
 --wait, after they are ready) and the Job retries until Postgres accepts connections.
 */}}
 {{- define "store-orchestrator.migrationsHook" -}}
-{{- if or .Values.postgres.enabled (include "store-orchestrator.needsGeneratedSecret" .) -}}
+{{- if or .Values.postgres.enabled .Values.redis.enabled (not .Values.secrets.existingSecret) -}}
 post-install,pre-upgrade
 {{- else -}}
 pre-install,pre-upgrade
