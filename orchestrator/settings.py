@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "stores_app.middleware.RequestSizeMiddleware",
+    "stores_app.middleware.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -108,6 +109,8 @@ def _database_url() -> str:
 
 
 DATABASES = {"default": dj_database_url.parse(_database_url(), conn_max_age=60, conn_health_checks=True)}
+# An unreachable server must fail a request quickly (answered 503), not hold a web thread for minutes.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
@@ -126,6 +129,8 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", "orchestrator"),
         "TIMEOUT": 300,
+        # Rate limits are checked in every request: a Redis that does not answer must fail fast.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -257,6 +262,8 @@ RATELIMIT_IP_META_KEY = "stores_app.ratelimits.client_address"
 METRICS_TOKEN = env("METRICS_TOKEN")
 # Store aggregates are computed at most once per this many seconds, however many scrapers and pods.
 METRICS_CACHE_SECONDS = env_int("METRICS_CACHE_SECONDS", 10)
+# While Postgres or Redis cannot be reached, requests are answered 503 with this Retry-After.
+OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", 30)
 
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)

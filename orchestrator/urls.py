@@ -27,3 +27,6 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
     path("", include("stores_app.urls")),
 ]
+
+# An unreachable Postgres or Redis met outside a view is answered 503, like inside one.
+handler500 = "stores_app.middleware.server_error"
