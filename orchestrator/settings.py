@@ -223,6 +223,10 @@ STORE_NAMESPACE_PREFIX = env("STORE_NAMESPACE_PREFIX", "store")
 # ServiceAccount (least privilege; see deploy/helm/README.md). Empty: not bound.
 STORE_NAMESPACE_CLUSTERROLE = env("STORE_NAMESPACE_CLUSTERROLE")
 ORCHESTRATOR_SERVICE_ACCOUNT = env("ORCHESTRATOR_SERVICE_ACCOUNT")  # "namespace:name"
+# The web process runs as a ServiceAccount of its own ("namespace:name") that may only read store
+# credentials Secrets: the worker binds this ClusterRole to it in each store namespace. Empty: not bound.
+STORE_CREDENTIALS_CLUSTERROLE = env("STORE_CREDENTIALS_CLUSTERROLE")
+WEB_SERVICE_ACCOUNT = env("WEB_SERVICE_ACCOUNT")
 STORE_SMOKE_TEST = env_bool("STORE_SMOKE_TEST", True)
 
 HELM_BIN = env("HELM_BIN", "helm")

@@ -39,11 +39,13 @@ def test_every_container_is_locked_down(objects):
                 assert {"cpu", "memory"} <= set(container["resources"][kind]), f"{name} {kind}"
 
 
-def test_only_web_and_worker_get_an_api_token(objects):
-    mounted = {w for w, spec in pod_specs(objects).items() if spec["automountServiceAccountToken"]}
+def test_only_web_and_worker_get_an_api_token_each_their_own(objects):
+    mounted = {w: spec for w, spec in pod_specs(objects).items() if spec["automountServiceAccountToken"]}
     assert {w.rsplit("-", 1)[1] for w in mounted} == {"web", "worker"}
-    [account] = of_kind(objects, "ServiceAccount")
-    assert account["automountServiceAccountToken"] is False
+    accounts = {w.rsplit("-", 1)[1]: spec["serviceAccountName"] for w, spec in mounted.items()}
+    assert accounts["web"] == accounts["worker"] + "-web"  # two identities, web's its own
+    for account in of_kind(objects, "ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False
 
 
 def test_writable_tmp_for_the_orchestrator(objects):

@@ -49,6 +49,16 @@ app.kubernetes.io/part-of: store-orchestrator
 {{- printf "%s-store-admin" (include "store-orchestrator.fullname" .) -}}
 {{- end -}}
 
+{{/* The web process's own identity: it may only read store credentials Secrets (WEB_SERVICE_ACCOUNT). */}}
+{{- define "store-orchestrator.webServiceAccountName" -}}
+{{- printf "%s-web" (include "store-orchestrator.serviceAccountName" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The ClusterRole the orchestrator binds to web in each store namespace (STORE_CREDENTIALS_CLUSTERROLE). */}}
+{{- define "store-orchestrator.credentialsClusterRoleName" -}}
+{{- printf "%s-store-credentials" (include "store-orchestrator.fullname" .) -}}
+{{- end -}}
+
 {{/* The Secret and key METRICS_TOKEN comes from (web reads it; Prometheus sends it). */}}
 {{- define "store-orchestrator.metricsTokenSecretName" -}}
 {{- default (include "store-orchestrator.generatedSecretName" .) .Values.metrics.existingSecret -}}
@@ -219,6 +229,10 @@ pre-install,pre-upgrade
   value: {{ include "store-orchestrator.storeClusterRoleName" . | quote }}
 - name: ORCHESTRATOR_SERVICE_ACCOUNT
   value: {{ printf "%s:%s" .Release.Namespace (include "store-orchestrator.serviceAccountName" .) | quote }}
+- name: STORE_CREDENTIALS_CLUSTERROLE
+  value: {{ include "store-orchestrator.credentialsClusterRoleName" . | quote }}
+- name: WEB_SERVICE_ACCOUNT
+  value: {{ printf "%s:%s" .Release.Namespace (include "store-orchestrator.webServiceAccountName" .) | quote }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
