@@ -227,6 +227,10 @@ ORCHESTRATOR_SERVICE_ACCOUNT = env("ORCHESTRATOR_SERVICE_ACCOUNT")  # "namespace
 # credentials Secrets: the worker binds this ClusterRole to it in each store namespace. Empty: not bound.
 STORE_CREDENTIALS_CLUSTERROLE = env("STORE_CREDENTIALS_CLUSTERROLE")
 WEB_SERVICE_ACCOUNT = env("WEB_SERVICE_ACCOUNT")
+# Store namespaces carry store-orchestrator.io/installation=<this>, so two orchestrators in one
+# cluster (or a restored database) never report or touch each other's namespaces; the chart's
+# admission policy enforces it. A DNS label value; the chart sets one per release.
+ORCHESTRATOR_INSTALLATION_ID = env("ORCHESTRATOR_INSTALLATION_ID", "default")
 STORE_SMOKE_TEST = env_bool("STORE_SMOKE_TEST", True)
 
 HELM_BIN = env("HELM_BIN", "helm")

@@ -30,6 +30,7 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_STORE_ID = "store-orchestrator.io/store-id"
 LABEL_OWNER_ID = "store-orchestrator.io/owner-id"
 LABEL_ENGINE = "store-orchestrator.io/engine"
+LABEL_INSTALLATION = "store-orchestrator.io/installation"
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 ROLE_BINDING_NAME = "store-orchestrator"
 WEB_ROLE_BINDING_NAME = "store-orchestrator-web"  # lets the web process read the store's credentials
@@ -149,6 +150,7 @@ class KubeGateway:
             LABEL_STORE_ID: str(store_id),
             LABEL_OWNER_ID: str(owner_id),
             LABEL_ENGINE: engine,
+            LABEL_INSTALLATION: settings.ORCHESTRATOR_INSTALLATION_ID,
             "pod-security.kubernetes.io/enforce": "restricted",
             "pod-security.kubernetes.io/enforce-version": "latest",
             "pod-security.kubernetes.io/warn": "restricted",

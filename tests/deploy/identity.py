@@ -28,6 +28,7 @@ MANAGED_LABELS = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/enforce-version": "latest",
 }
+INSTALLATION_LABEL = "store-orchestrator.io/installation"
 
 
 def kubernetes_version() -> str:
@@ -48,6 +49,8 @@ class OrchestratorIdentity:
     store_cluster_role: str  # the ClusterRole to bind in each store namespace
     release: str  # the helm release name the identity was rendered with
     env: dict[str, str]  # subprocess environment: the cluster's, with KUBECONFIG and the chart's settings set
+    installation_id: str  # ORCHESTRATOR_INSTALLATION_ID the admission policy was rendered with
+    store_base_domain: str  # stores.baseDomain the Ingress policy was rendered with
     web_service_account: str  # web's own ServiceAccount (reads store credentials only)
     credentials_cluster_role: str  # the ClusterRole bound to web in each store namespace
     web_kubeconfig: str  # kubeconfig authenticating as web's ServiceAccount
@@ -61,6 +64,11 @@ class OrchestratorIdentity:
         """The value of ORCHESTRATOR_SERVICE_ACCOUNT ("namespace:name")."""
         return f"{self.namespace}:{self.service_account}"
 
+    @property
+    def managed_labels(self) -> dict[str, str]:
+        """The labels a store namespace of this installation carries (what the policy demands)."""
+        return {**MANAGED_LABELS, INSTALLATION_LABEL: self.installation_id}
+
     def settings(self) -> dict[str, str]:
         """The settings the chart gives the orchestrator's pods, for in-process code (``settings.X = …``)."""
         keys = (
@@ -68,6 +76,8 @@ class OrchestratorIdentity:
             "ORCHESTRATOR_SERVICE_ACCOUNT",
             "STORE_CREDENTIALS_CLUSTERROLE",
             "WEB_SERVICE_ACCOUNT",
+            "ORCHESTRATOR_INSTALLATION_ID",
+            "STORE_BASE_DOMAIN",
         )
         return {key: self.env[key] for key in keys}
 
@@ -159,13 +169,18 @@ def _named(docs: list[dict], kind: str, suffix: str) -> str:
     return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(suffix))["metadata"]["name"]
 
 
-def apply_identity(cluster, directory: Path, release: str | None = None) -> tuple[OrchestratorIdentity, str]:
-    """Create a namespace, apply the chart's identity templates there, and mint tokens. Returns the
-    identity and the applied manifests (for :func:`remove_identity`)."""
+def apply_identity(
+    cluster, directory: Path, release: str | None = None, store_base_domain: str = "stores.test"
+) -> tuple[OrchestratorIdentity, str]:
+    """Create a namespace, apply the chart's identity templates there (rendered for `store_base_domain`
+    and a fresh installation id), and mint tokens. Returns the identity and the applied manifests
+    (for :func:`remove_identity`)."""
     suffix = secrets.token_hex(3)
     release = release or f"so-id-{suffix}"
     namespace = f"store-orchestrator-{suffix}"
-    manifests = render_identity(cluster.helm, release, namespace, cluster.env)
+    installation_id = f"test-{suffix}"
+    sets = (f"stores.baseDomain={store_base_domain}", f"installationId={installation_id}")
+    manifests = render_identity(cluster.helm, release, namespace, cluster.env, sets)
     docs = [doc for doc in yaml.safe_load_all(manifests) if doc]
     service_account = _named(docs, "ServiceAccount", "-store-orchestrator")
     web_service_account = _named(docs, "ServiceAccount", "-web")
@@ -182,6 +197,8 @@ def apply_identity(cluster, directory: Path, release: str | None = None) -> tupl
         ORCHESTRATOR_SERVICE_ACCOUNT=f"{namespace}:{service_account}",
         STORE_CREDENTIALS_CLUSTERROLE=credentials_role,
         WEB_SERVICE_ACCOUNT=f"{namespace}:{web_service_account}",
+        ORCHESTRATOR_INSTALLATION_ID=installation_id,
+        STORE_BASE_DOMAIN=store_base_domain,
         HELM_BIN=cluster.helm,
     )
     identity = OrchestratorIdentity(
@@ -191,6 +208,8 @@ def apply_identity(cluster, directory: Path, release: str | None = None) -> tupl
         store_cluster_role=store_role,
         release=release,
         env=env,
+        installation_id=installation_id,
+        store_base_domain=store_base_domain,
         web_service_account=web_service_account,
         credentials_cluster_role=credentials_role,
         web_kubeconfig=web_kubeconfig,
@@ -219,10 +238,14 @@ def remove_identity(cluster, identity: OrchestratorIdentity, manifests: str) -> 
 
 @pytest.fixture(scope="session")
 def orchestrator_identity(kube_cluster, tmp_path_factory) -> Iterator[OrchestratorIdentity]:
-    """The orchestrator's ServiceAccount (and web's) with exactly the chart's RBAC and admission policy,
-    in a fresh namespace (unique release name, so parallel sessions do not share cluster-scoped objects).
+    """The orchestrator's ServiceAccount (and web's) with exactly the chart's RBAC and admission
+    policies, in a fresh namespace (unique release name and installation id, so parallel sessions do
+    not share cluster-scoped objects), rendered for the tests' STORE_BASE_DOMAIN.
 
     ``os.fspath(identity)`` / ``identity.kubeconfig`` is a kubeconfig authenticated as it."""
-    identity, manifests = apply_identity(kube_cluster, tmp_path_factory.mktemp("orchestrator-identity"))
+    from django.conf import settings
+
+    directory = tmp_path_factory.mktemp("orchestrator-identity")
+    identity, manifests = apply_identity(kube_cluster, directory, store_base_domain=settings.STORE_BASE_DOMAIN)
     yield identity
     remove_identity(kube_cluster, identity, manifests)

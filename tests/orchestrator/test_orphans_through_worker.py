@@ -139,6 +139,30 @@ def test_a_refused_action_is_shown_and_can_be_asked_again(celery_worker, namespa
     assert client.CoreV1Api(kube_api_client).read_namespace(taken).status.phase == "Active"
 
 
+@pytest.mark.cluster
+def test_the_scan_reports_only_this_installations_namespaces(namespaces, kube_api_client, as_orchestrator, db):
+    """Another orchestrator in the same cluster (or one started on a restored copy of the database) has
+    namespaces labelled as managed too: they are not this one's orphans to adopt or delete."""
+    ours = namespaces("ours")
+    core = client.CoreV1Api(kube_api_client)
+    others = []
+    for installation in ("someone-else", None):  # another installation's; one from before the label
+        labels = {"app.kubernetes.io/managed-by": "store-orchestrator", "store-orchestrator.io/store-id": "7"}
+        if installation:
+            labels["store-orchestrator.io/installation"] = installation
+        name = f"store-{secrets.randbelow(10**6)}-theirs"
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+        others.append(name)
+    try:
+        report, _ = provisioning.reconcile()
+        assert ours in report.orphans
+        assert not set(others) & set(report.orphans)
+        assert not OrphanNamespace.objects.filter(name__in=others).exists()
+    finally:
+        for name in others:
+            delete_as_admin(kube_api_client, name)
+
+
 # --- the request side alone ----------------------------------------------------------------------
 
 

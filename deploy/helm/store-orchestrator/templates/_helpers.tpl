@@ -59,6 +59,12 @@ app.kubernetes.io/part-of: store-orchestrator
 {{- printf "%s-store-credentials" (include "store-orchestrator.fullname" .) -}}
 {{- end -}}
 
+{{/* The value of the store-orchestrator.io/installation label on this installation's store namespaces
+(ORCHESTRATOR_INSTALLATION_ID): installationId, or "<release namespace>.<release name>". */}}
+{{- define "store-orchestrator.installationId" -}}
+{{- default (printf "%s.%s" .Release.Namespace .Release.Name) .Values.installationId | trunc 63 | trimSuffix "-" | trimSuffix "." -}}
+{{- end -}}
+
 {{/* The Secret and key METRICS_TOKEN comes from (web reads it; Prometheus sends it). */}}
 {{- define "store-orchestrator.metricsTokenSecretName" -}}
 {{- default (include "store-orchestrator.generatedSecretName" .) .Values.metrics.existingSecret -}}
@@ -233,6 +239,8 @@ pre-install,pre-upgrade
   value: {{ include "store-orchestrator.credentialsClusterRoleName" . | quote }}
 - name: WEB_SERVICE_ACCOUNT
   value: {{ printf "%s:%s" .Release.Namespace (include "store-orchestrator.webServiceAccountName" .) | quote }}
+- name: ORCHESTRATOR_INSTALLATION_ID
+  value: {{ include "store-orchestrator.installationId" . | quote }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
