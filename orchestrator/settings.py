@@ -272,6 +272,11 @@ METRICS_TOKEN = env("METRICS_TOKEN")
 METRICS_CACHE_SECONDS = env_int("METRICS_CACHE_SECONDS", 10)
 # While Postgres or Redis cannot be reached, requests are answered 503 with this Retry-After.
 OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", 30)
+# The worker's liveness probe (manage.py worker_health) also fails when a command a task started
+# (helm) has run this long: past helm's own timeout plus a margin it is hung, and its slot with it.
+WORKER_STUCK_COMMAND_SECONDS = env_int(
+    "WORKER_STUCK_COMMAND_SECONDS", max(HELM_TIMEOUT_SECONDS, HELM_TEST_TIMEOUT_SECONDS) + 60
+)
 
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)

@@ -64,7 +64,8 @@ def test_probes_use_the_health_endpoints(objects):
     assert web["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     worker = named(objects, "Deployment", "-worker")["spec"]["template"]["spec"]["containers"][0]
     for probe in ("livenessProbe", "readinessProbe"):
-        assert worker[probe]["exec"]["command"] == ["python", "manage.py", "worker_health"]
+        # PID 1 of the container is the worker: its hung helm children are found from there.
+        assert worker[probe]["exec"]["command"] == ["python", "manage.py", "worker_health", "--worker-pid", "1"]
 
 
 def test_processes_run_the_documented_commands(objects):

@@ -1,12 +1,14 @@
 """Probes and Prometheus metrics as operators and Kubernetes see them."""
 
 import base64
+import io
 import os
-import subprocess
-import sys
+import re
+import time
 
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -115,15 +117,25 @@ def test_metrics_still_answer_while_redis_is_down(scraper, owner, settings):
     assert 'store_orchestrator_stores{engine="woocommerce",state="failed"} 1.0' in response.content.decode()
 
 
-def test_worker_health_command(tmp_path, monkeypatch):
-    heartbeat = tmp_path / "hb"
-    env = {"WORKER_HEARTBEAT_FILE": str(heartbeat), "DJANGO_SETTINGS_MODULE": "orchestrator.settings"}
+def _worker_health(*args) -> tuple[int, str]:
+    """The probe's command in this process (the real probe runs it in a subprocess: same code)."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("worker_health", *args, stdout=out, stderr=err)
+    except SystemExit as exit_:
+        return int(exit_.code), err.getvalue()
+    return 0, out.getvalue()
 
-    def run():
-        return subprocess.run(
-            [sys.executable, "manage.py", "worker_health"], env={**os.environ, **env}, capture_output=True, text=True
-        )
 
-    assert run().returncode == 1
-    heartbeat.touch()
-    assert run().returncode == 0
+def test_worker_health_heartbeat_missing_fresh_and_stale(tmp_path, settings):
+    settings.WORKER_HEARTBEAT_FILE = str(tmp_path / "hb")
+    code, message = _worker_health()
+    assert code == 1 and "has not started" in message
+    (tmp_path / "hb").touch()
+    assert _worker_health() == (0, "Worker alive and no command hung.\n")
+    # Alive but stuck: the main process stopped touching the file two minutes ago (limit 30 s).
+    stale = time.time() - 120
+    os.utime(tmp_path / "hb", (stale, stale))
+    code, message = _worker_health()
+    assert code == 1 and re.search(r"Heartbeat is 1[12]\ds old \(limit 30s\): the worker is stuck", message)
+    assert _worker_health("--max-age", "600")[0] == 0
