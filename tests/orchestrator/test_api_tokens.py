@@ -103,8 +103,10 @@ def test_saving_a_user_without_a_new_password_keeps_the_tokens(client, owner, ow
     assert api_with(token).get("/api/stores/").status_code == 200
 
 
-def test_the_page_that_shows_a_new_token_is_never_cached(owner_client):
+def test_the_page_that_shows_a_new_token_is_never_cached_and_says_when_it_expires(owner, owner_client):
     assert "no-store" in owner_client.get("/tokens/")["Cache-Control"]
     created = csrf_post(owner_client, "/tokens/", {"create": "1"})
     assert created.status_code == 200 and b'id="new-token"' in created.content
     assert "no-store" in created["Cache-Control"]
+    expiry = AuthToken.objects.get(user=owner).expiry
+    assert f"<td>{expiry:%Y-%m-%d %H:%M}</td>" in created.content.decode()
