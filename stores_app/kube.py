@@ -194,6 +194,12 @@ class KubeGateway:
             tolerate=(404,),
         )
 
+    def claim_namespace(self, name: str) -> None:
+        """Put this installation's label on a store namespace made before the label existed (the admission
+        policy allows that once, and never another value)."""
+        patch = {"metadata": {"labels": {LABEL_INSTALLATION: settings.ORCHESTRATOR_INSTALLATION_ID}}}
+        self._call(f"label namespace {name}", self.core.patch_namespace, name, patch)
+
     def release_namespace(self, name: str) -> None:
         """Hand a namespace back to the operator: drop our rights in it (web's first, while we still may),
         then our managed-by label."""
