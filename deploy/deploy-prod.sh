@@ -12,7 +12,8 @@
 #   DATABASE_HOST   host of your Postgres;   REDIS_HOST   host of your Redis
 # Optional:
 #   NAMESPACE=store-orchestrator      release namespace (must exist and hold the Secret)
-#   SECRET_NAME=store-orchestrator-secrets   Secret with django-secret-key, postgres-password, redis-password
+#   SECRET_NAME=store-orchestrator-secrets   Secret with django-secret-key, postgres-password, redis-password,
+#                                            metrics-token
 #   CLUSTER_ISSUER=letsencrypt-prod   cert-manager ClusterIssuer for the dashboard and the stores
 #   DASHBOARD_HOST=orchestrator.$DOMAIN   STORE_BASE_DOMAIN=stores.$DOMAIN
 #   DATABASE_PORT=5432 DATABASE_NAME=orchestrator DATABASE_USER=orchestrator REDIS_PORT=6379
@@ -83,9 +84,9 @@ else
   # shellcheck disable=SC2016
   keys="$(kc -n "$namespace" get secret "$secret" -o go-template='{{range $k, $v := .data}}{{$k}}{{"\n"}}{{end}}' 2>/dev/null || true)"
   if [[ -z "$keys" ]]; then
-    problem "Secret $namespace/$secret is missing: kubectl -n $namespace create secret generic $secret --from-literal=django-secret-key=\"\$(openssl rand -base64 48)\" --from-literal=postgres-password=... --from-literal=redis-password=..."
+    problem "Secret $namespace/$secret is missing: kubectl -n $namespace create secret generic $secret --from-literal=django-secret-key=\"\$(openssl rand -base64 48)\" --from-literal=postgres-password=... --from-literal=redis-password=... --from-literal=metrics-token=\"\$(openssl rand -hex 32)\""
   else
-    for key in django-secret-key postgres-password redis-password; do
+    for key in django-secret-key postgres-password redis-password metrics-token; do
       grep -qx "$key" <<<"$keys" || problem "Secret $namespace/$secret has no key $key"
     done
   fi

@@ -6,6 +6,7 @@ without a real secret key; development gets a throwaway one.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from urllib.parse import quote
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "stores_app.middleware.RequestSizeMiddleware",
+    "stores_app.middleware.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,6 +109,8 @@ def _database_url() -> str:
 
 
 DATABASES = {"default": dj_database_url.parse(_database_url(), conn_max_age=60, conn_health_checks=True)}
+# An unreachable server must fail a request quickly (answered 503), not hold a web thread for minutes.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
@@ -125,6 +129,8 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", "orchestrator"),
         "TIMEOUT": 300,
+        # Rate limits are checked in every request: a Redis that does not answer must fail fast.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -134,6 +140,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a rule on passwords: Django tells validators when a password changes, and this one revokes
+    # the user's API tokens then, whichever page or command changed it.
+    {"NAME": "stores_app.api.tokens.RevokeTokensOnPasswordChange"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "store-list"
@@ -174,10 +183,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "stores_app.api.errors.exception_handler",
 }
+# Tokens are stored hashed. A token expires after API_TOKEN_IDLE_DAYS without use (each use pushes the
+# expiry out again, at most once a minute) and at the latest API_TOKEN_MAX_AGE_DAYS after it was issued,
+# so a leaked token does not work for ever; a password change revokes all of the user's tokens
+# (stores_app.api.tokens.RevokeTokensOnPasswordChange, listed in AUTH_PASSWORD_VALIDATORS).
+API_TOKEN_IDLE_DAYS = env_int("API_TOKEN_IDLE_DAYS", 30)
+API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90)
 REST_KNOX = {
-    # Tokens are stored hashed; a user revokes one from the dashboard or via logout.
-    "TOKEN_TTL": None,
-    "AUTO_REFRESH": False,
+    "TOKEN_TTL": dt.timedelta(days=API_TOKEN_IDLE_DAYS),
+    "AUTO_REFRESH": True,
+    "AUTO_REFRESH_MAX_TTL": dt.timedelta(days=API_TOKEN_MAX_AGE_DAYS),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Store Orchestrator API",
@@ -208,6 +223,14 @@ STORE_NAMESPACE_PREFIX = env("STORE_NAMESPACE_PREFIX", "store")
 # ServiceAccount (least privilege; see deploy/helm/README.md). Empty: not bound.
 STORE_NAMESPACE_CLUSTERROLE = env("STORE_NAMESPACE_CLUSTERROLE")
 ORCHESTRATOR_SERVICE_ACCOUNT = env("ORCHESTRATOR_SERVICE_ACCOUNT")  # "namespace:name"
+# The web process runs as a ServiceAccount of its own ("namespace:name") that may only read store
+# credentials Secrets: the worker binds this ClusterRole to it in each store namespace. Empty: not bound.
+STORE_CREDENTIALS_CLUSTERROLE = env("STORE_CREDENTIALS_CLUSTERROLE")
+WEB_SERVICE_ACCOUNT = env("WEB_SERVICE_ACCOUNT")
+# Store namespaces carry store-orchestrator.io/installation=<this>, so two orchestrators in one
+# cluster (or a restored database) never report or touch each other's namespaces; the chart's
+# admission policy enforces it. A DNS label value; the chart sets one per release.
+ORCHESTRATOR_INSTALLATION_ID = env("ORCHESTRATOR_INSTALLATION_ID", "default")
 STORE_SMOKE_TEST = env_bool("STORE_SMOKE_TEST", True)
 
 HELM_BIN = env("HELM_BIN", "helm")
@@ -228,15 +251,32 @@ RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 60)
 # In the pod /tmp is a private emptyDir; the probe reads the same path.
 WORKER_HEARTBEAT_FILE = env("WORKER_HEARTBEAT_FILE", "/tmp/store-orchestrator-worker-heartbeat")  # noqa: S108
 
-# --- Abuse limits ----------------------------------------------------------------
-RATELIMIT_DEFAULT = env("RATELIMIT_DEFAULT", "100/15m")
+# --- Abuse limits and operator endpoints -----------------------------------------
+# Per user (per address when anonymous). Writes (anything but GET/HEAD/OPTIONS) keep the product's
+# 100 per 15 minutes; reads get their own, larger bucket, so a dashboard left open (the store page
+# polls every 1.5 s, the list reloads every 5 s) is never throttled, while scraping is still bounded.
+# RATELIMIT_DEFAULT is the earlier name of the write limit and still read.
+RATELIMIT_WRITE = env("RATELIMIT_WRITE", env("RATELIMIT_DEFAULT", "100/15m"))
+RATELIMIT_READ = env("RATELIMIT_READ", "2400/15m")
 RATELIMIT_CREATE = env("RATELIMIT_CREATE", "10/15m")
-RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", "20/15m")  # per address, on login forms and token requests
+RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", "20/15m")  # per address: login forms (admin too), token requests
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_USE_CACHE = "default"
 # How many proxies in front of us append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 RATELIMIT_IP_META_KEY = "stores_app.ratelimits.client_address"
+# /metrics answers a scraper that sends this token (`Authorization: Bearer <token>`, or HTTP Basic with
+# it as the password) and signed-in staff; nobody else. Empty: staff only.
+METRICS_TOKEN = env("METRICS_TOKEN")
+# Store aggregates are computed at most once per this many seconds, however many scrapers and pods.
+METRICS_CACHE_SECONDS = env_int("METRICS_CACHE_SECONDS", 10)
+# While Postgres or Redis cannot be reached, requests are answered 503 with this Retry-After.
+OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", 30)
+# The worker's liveness probe (manage.py worker_health) also fails when a command a task started
+# (helm) has run this long: past helm's own timeout plus a margin it is hung, and its slot with it.
+WORKER_STUCK_COMMAND_SECONDS = env_int(
+    "WORKER_STUCK_COMMAND_SECONDS", max(HELM_TIMEOUT_SECONDS, HELM_TEST_TIMEOUT_SECONDS) + 60
+)
 
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)

@@ -76,8 +76,8 @@ class UserQuotaAdmin(admin.ModelAdmin):
 
 @admin.register(OrphanNamespace)
 class OrphanNamespaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "first_seen", "last_seen"]
-    readonly_fields = ["name", "labels", "first_seen", "last_seen"]
+    list_display = ["name", "first_seen", "last_seen", "requested_action", "requested_at", "action_error"]
+    readonly_fields = ["name", "labels", "first_seen", "last_seen", "requested_action", "requested_at", "action_error"]
     actions = ["adopt"]
 
     def has_add_permission(self, request):
@@ -88,6 +88,11 @@ class OrphanNamespaceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Adopt (keep the namespace, stop reporting it)")
     def adopt(self, request, queryset):
+        requested = 0
         for orphan in queryset:
-            services.adopt_orphan(orphan, request.user, request=request)
-        self.message_user(request, "Adopted.")
+            try:
+                services.request_orphan_action(orphan, OrphanNamespace.Action.ADOPT, request.user, request=request)
+                requested += 1
+            except services.ServiceError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        self.message_user(request, f"Adoption of {requested} namespace(s) requested; the worker carries it out.")

@@ -30,8 +30,10 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_STORE_ID = "store-orchestrator.io/store-id"
 LABEL_OWNER_ID = "store-orchestrator.io/owner-id"
 LABEL_ENGINE = "store-orchestrator.io/engine"
+LABEL_INSTALLATION = "store-orchestrator.io/installation"
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 ROLE_BINDING_NAME = "store-orchestrator"
+WEB_ROLE_BINDING_NAME = "store-orchestrator-web"  # lets the web process read the store's credentials
 
 # Keys each engine's chart reads from its existingSecret (see docs/CONVENTIONS.md).
 _WP_SALTS = [
@@ -148,6 +150,7 @@ class KubeGateway:
             LABEL_STORE_ID: str(store_id),
             LABEL_OWNER_ID: str(owner_id),
             LABEL_ENGINE: engine,
+            LABEL_INSTALLATION: settings.ORCHESTRATOR_INSTALLATION_ID,
             "pod-security.kubernetes.io/enforce": "restricted",
             "pod-security.kubernetes.io/enforce-version": "latest",
             "pod-security.kubernetes.io/warn": "restricted",
@@ -191,15 +194,23 @@ class KubeGateway:
             tolerate=(404,),
         )
 
+    def claim_namespace(self, name: str) -> None:
+        """Put this installation's label on a store namespace made before the label existed (the admission
+        policy allows that once, and never another value)."""
+        patch = {"metadata": {"labels": {LABEL_INSTALLATION: settings.ORCHESTRATOR_INSTALLATION_ID}}}
+        self._call(f"label namespace {name}", self.core.patch_namespace, name, patch)
+
     def release_namespace(self, name: str) -> None:
-        """Hand a namespace back to the operator: drop our rights in it, then our managed-by label."""
-        self._call(
-            f"remove the store role binding in {name}",
-            self.rbac.delete_namespaced_role_binding,
-            ROLE_BINDING_NAME,
-            name,
-            tolerate=(404,),
-        )
+        """Hand a namespace back to the operator: drop our rights in it (web's first, while we still may),
+        then our managed-by label."""
+        for binding in (WEB_ROLE_BINDING_NAME, ROLE_BINDING_NAME):
+            self._call(
+                f"remove the role binding {binding} in {name}",
+                self.rbac.delete_namespaced_role_binding,
+                binding,
+                name,
+                tolerate=(404,),
+            )
         patch = {"metadata": {"labels": {LABEL_MANAGED_BY: "adopted-by-operator"}}}
         self._call(f"label namespace {name}", self.core.patch_namespace, name, patch)
 
@@ -210,18 +221,25 @@ class KubeGateway:
 
     # --- access -----------------------------------------------------------------
     def ensure_role_binding(self, namespace: str) -> None:
-        """Grant the orchestrator's ServiceAccount the store ClusterRole inside this namespace only."""
-        role = settings.STORE_NAMESPACE_CLUSTERROLE
-        if not role:
-            return
-        sa_namespace, _, sa_name = settings.ORCHESTRATOR_SERVICE_ACCOUNT.partition(":")
+        """Grant the orchestrator's ServiceAccount the store ClusterRole inside this namespace only, and
+        the web's ServiceAccount the credentials-reader role there (what the credentials view needs)."""
+        bindings = (
+            (ROLE_BINDING_NAME, settings.STORE_NAMESPACE_CLUSTERROLE, settings.ORCHESTRATOR_SERVICE_ACCOUNT),
+            (WEB_ROLE_BINDING_NAME, settings.STORE_CREDENTIALS_CLUSTERROLE, settings.WEB_SERVICE_ACCOUNT),
+        )
+        for name, role, account in bindings:
+            if role:
+                self._bind(namespace, name, role, account)
+
+    def _bind(self, namespace: str, name: str, role: str, account: str) -> None:
+        sa_namespace, _, sa_name = account.partition(":")
         body = client.V1RoleBinding(
-            metadata=client.V1ObjectMeta(name=ROLE_BINDING_NAME, labels={LABEL_MANAGED_BY: MANAGED_BY}),
+            metadata=client.V1ObjectMeta(name=name, labels={LABEL_MANAGED_BY: MANAGED_BY}),
             role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
             subjects=[client.RbacV1Subject(kind="ServiceAccount", name=sa_name, namespace=sa_namespace)],
         )
         self._call(
-            f"bind the store role in {namespace}",
+            f"bind {role} in {namespace}",
             self.rbac.create_namespaced_role_binding,
             namespace,
             body,

@@ -208,12 +208,23 @@ class UserQuota(models.Model):
 
 
 class OrphanNamespace(models.Model):
-    """A namespace labelled as ours that no live store accounts for. Reported, never auto-deleted."""
+    """A namespace labelled as ours that no live store accounts for. Reported, never auto-deleted.
+
+    Staff decide what happens to it (adopt or delete); the worker carries that out, because only the
+    worker holds the rights in the cluster, and records how it went here and in the audit log.
+    """
+
+    class Action(models.TextChoices):
+        ADOPT = "adopt", "Adopt"
+        DELETE = "delete", "Delete"
 
     name = models.CharField(max_length=63, unique=True)
     labels = models.JSONField(default=dict)
     first_seen = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField()
+    requested_action = models.CharField(max_length=10, choices=Action.choices, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    action_error = models.TextField(blank=True, help_text="Why the last requested action failed.")
 
     class Meta:
         ordering = ["name"]

@@ -21,7 +21,16 @@ from django.utils import timezone
 
 from . import audit
 from .helm import HelmError, HelmGateway, ReleaseState, ReleaseStatus
-from .kube import LABEL_ENGINE, LABEL_MANAGED_BY, LABEL_STORE_ID, MANAGED_BY, KubeError, KubeGateway, NotManaged
+from .kube import (
+    LABEL_ENGINE,
+    LABEL_INSTALLATION,
+    LABEL_MANAGED_BY,
+    LABEL_STORE_ID,
+    MANAGED_BY,
+    KubeError,
+    KubeGateway,
+    NotManaged,
+)
 from .locking import is_locked, store_lock
 from .models import ACTIVE_STATUSES, AuditEntry, OrphanNamespace, Status, Store, StoreEvent
 from .services import add_event, admin_email
@@ -404,7 +413,8 @@ def reconcile() -> tuple[ReconcileReport, list[tuple[int, Next]]]:
             )
     accounted = set(Store.objects.live().exclude(namespace=None).values_list("namespace", flat=True))
     for name, labels in managed.items():
-        if name not in accounted:
+        # Another installation's namespaces (one cluster, two orchestrators; a restored database) are not ours.
+        if name not in accounted and labels.get(LABEL_INSTALLATION) == settings.ORCHESTRATOR_INSTALLATION_ID:
             report.orphans.append(name)
             OrphanNamespace.objects.update_or_create(name=name, defaults={"labels": labels, "last_seen": now})
     OrphanNamespace.objects.exclude(name__in=report.orphans).delete()

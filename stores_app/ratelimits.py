@@ -1,13 +1,17 @@
 """Abuse limits on django-ratelimit's counters in the shared Redis cache.
 
-The dashboard and the API draw from the same per-user buckets ("default" for
-every request, "create" for new stores), so switching surfaces gains nothing.
-A refusal is a 429 with Retry-After; the first refusal in a window is audited.
+The dashboard and the API draw from the same per-user buckets, so switching surfaces gains nothing:
+"read" for GET/HEAD/OPTIONS, "write" for every other method, and on top of those "create" for new
+stores and "login" (per address) for password checks. Reads and writes are apart so that a dashboard
+polling a store's progress never uses up the budget for changing things, and a burst of writes
+never blinds the dashboard. A refusal is a 429 with Retry-After; the first refusal in a window is audited.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
+import re
 
 from django.conf import settings
 from django.core.cache import cache
@@ -18,16 +22,41 @@ from rest_framework.throttling import BaseThrottle
 
 from .models import AuditEntry
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104 (an unknown caller, not a bind address)
+# Some proxies write "address:port" ("[address]:port" for IPv6).
+_WITH_PORT = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<v4>[0-9.]+)):[0-9]{1,5}$")
+
+
+def _ip(value: str) -> str | None:
+    """`value` as a normalised IP address, or None when it is not one."""
+    match = _WITH_PORT.match(value)
+    if match:
+        value = match["v6"] or match["v4"]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
 
 def client_address(request) -> str:
-    """The caller's address; X-Forwarded-For is believed only for the configured proxy count."""
+    """The caller's address, for rate-limit buckets and the audit log.
+
+    Each trusted proxy appends the address it got the request from to X-Forwarded-For, so the client
+    is the entry TRUSTED_PROXY_COUNT places from the right; everything left of it is whatever the
+    client sent and may be forged. Fewer entries than proxies (the request did not pass them all) or
+    a malformed entry there (a proxy misbehaves): the connection's own address counts instead.
+    """
     meta = request.META
     hops = settings.TRUSTED_PROXY_COUNT
     if hops > 0:
-        forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        # Empty entries are kept: dropping them would let "forged,," shift a forged entry into place.
+        forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
         if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return meta.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 (an unknown caller, not a bind address)
+            address = _ip(forwarded[-hops])
+            if address is not None:
+                return address
+    return _ip(meta.get("REMOTE_ADDR") or "") or UNKNOWN_ADDRESS
 
 
 def _key(group, request) -> str:
@@ -40,8 +69,18 @@ def _key(group, request) -> str:
 
 
 def _rate(scope: str) -> str:
-    rates = {"create": settings.RATELIMIT_CREATE, "login": settings.RATELIMIT_LOGIN}
-    return rates.get(scope, settings.RATELIMIT_DEFAULT)
+    rates = {
+        "read": settings.RATELIMIT_READ,
+        "write": settings.RATELIMIT_WRITE,
+        "create": settings.RATELIMIT_CREATE,
+        "login": settings.RATELIMIT_LOGIN,
+    }
+    return rates[scope]
+
+
+def method_scope(request) -> str:
+    """The bucket every request draws from: reads apart from writes."""
+    return "read" if request.method in SAFE_METHODS else "write"
 
 
 def check(request, scope: str) -> int | None:
@@ -77,14 +116,13 @@ def too_many_requests(request, wait: int) -> HttpResponse:
 
 
 def limited(*scopes: str):
-    """Dashboard view decorator: apply the named scopes (besides "default") to non-GET requests too."""
+    """Dashboard view decorator: the read or write bucket, plus the named scopes for writes."""
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
-            for scope in ("default", *scopes):
-                if scope != "default" and request.method != "POST":
-                    continue
+            extra = scopes if request.method not in SAFE_METHODS else ()
+            for scope in (method_scope(request), *extra):
                 wait = check(request, scope)
                 if wait is not None:
                     return too_many_requests(request, wait)
@@ -112,7 +150,7 @@ class UserRateThrottle(BaseThrottle):
     """DRF throttle over the same django-ratelimit counters; DRF adds Retry-After from wait()."""
 
     def allow_request(self, request, view) -> bool:
-        scopes = ["default"]
+        scopes = [method_scope(request)]
         if getattr(view, "action", None) == "create" and request.method == "POST":
             scopes.append("create")
         for scope in scopes:

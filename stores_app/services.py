@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
 from . import audit
@@ -192,31 +193,89 @@ def _enqueue_teardown(store_id: int) -> None:
 
 
 # --- staff: orphans ---------------------------------------------------------------------
+# The web process may not change namespaces (its ServiceAccount can only read store credentials), so a
+# staff decision about an orphan is recorded here and carried out by the worker, which reports back
+# on the row (the dashboard shows it) and in the audit log.
+
+# A request whose task never ran (lost with the broker) may be made again after this long.
+ORPHAN_REQUEST_STALE_SECONDS = 120
+ORPHAN_AUDIT_ACTIONS = {
+    OrphanNamespace.Action.ADOPT: AuditEntry.Action.ORPHAN_ADOPT,
+    OrphanNamespace.Action.DELETE: AuditEntry.Action.ORPHAN_DELETE,
+}
 
 
-def adopt_orphan(orphan: OrphanNamespace, staff, request=None) -> None:
-    """Hand an orphan to the operator: it is kept, our RoleBinding in it removed, and no longer reported."""
-    try:
-        KubeGateway().release_namespace(orphan.name)
-    except KubeError as exc:
-        raise Unavailable(str(exc)) from exc
-    audit.record(AuditEntry.Action.ORPHAN_ADOPT, request=request, actor=staff, namespace=orphan.name)
-    orphan.delete()
+def _orphan_open() -> Q:
+    """Orphans staff may decide about: nothing requested, or a request that was never carried out."""
+    stale = timezone.now() - dt.timedelta(seconds=ORPHAN_REQUEST_STALE_SECONDS)
+    return Q(requested_action="") | Q(requested_at__lt=stale)
 
 
-def delete_orphan(orphan: OrphanNamespace, staff, request=None) -> None:
-    """Delete an orphaned store namespace; only by an explicit staff action."""
-    try:
-        KubeGateway().delete_namespace(orphan.name)
-    except KubeError as exc:
-        audit.record(
-            AuditEntry.Action.ORPHAN_DELETE,
-            outcome=AuditEntry.Outcome.FAILED,
-            request=request,
-            actor=staff,
-            namespace=orphan.name,
-            reason=str(exc),
+def orphans_for_staff():
+    """Every orphan, each with `open` saying whether staff may request an action on it now."""
+    return OrphanNamespace.objects.annotate(open=ExpressionWrapper(_orphan_open(), output_field=BooleanField()))
+
+
+def request_orphan_action(orphan: OrphanNamespace, action: str, staff, request=None) -> None:
+    """Record staff's decision (adopt: keep it and stop reporting it; delete it) and queue the worker.
+
+    A compare-and-swap on the row: while a request is under way a second one is refused.
+    """
+    if action not in ORPHAN_AUDIT_ACTIONS:
+        raise ServiceError(f"Unknown action {action!r} for an orphaned namespace; choose adopt or delete.")
+    with transaction.atomic():
+        won = (
+            OrphanNamespace.objects.filter(pk=orphan.pk)
+            .filter(_orphan_open())
+            .update(requested_action=action, requested_at=timezone.now(), action_error="")
         )
-        raise Unavailable(str(exc)) from exc
-    audit.record(AuditEntry.Action.ORPHAN_DELETE, request=request, actor=staff, namespace=orphan.name)
-    orphan.delete()
+        if not won:
+            raise Conflict(f"Namespace {orphan.name} already has a request under way; wait for its outcome.")
+        audit.record(
+            ORPHAN_AUDIT_ACTIONS[action], request=request, actor=staff, namespace=orphan.name, step="requested"
+        )
+        _enqueue_orphan_action(orphan.pk, action, staff.pk)
+
+
+def _enqueue_orphan_action(orphan_id: int, action: str, actor_id: int) -> None:
+    from .tasks import act_on_orphan
+
+    # Robust: with the broker down the request stays recorded and may be made again once stale.
+    transaction.on_commit(lambda: act_on_orphan.delay(orphan_id, action, actor_id), robust=True)
+
+
+def carry_out_orphan_action(orphan_id: int, action: str, actor_id: int | None, final: bool = True) -> str:
+    """The worker's side of an orphan request: the cluster change, then its outcome on the row and in the
+    audit log. Returns "done", "failed", or "retry" for a temporary cluster error when not `final`."""
+    orphan = OrphanNamespace.objects.filter(pk=orphan_id, requested_action=action).first()
+    if orphan is None:
+        return "done"  # the namespace went away and the scan dropped the row, or another request replaced it
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    try:
+        if action == OrphanNamespace.Action.ADOPT:
+            KubeGateway().release_namespace(orphan.name)  # drop our rights in it, then our label
+        else:
+            KubeGateway().delete_namespace(orphan.name)  # refuses a namespace without our label
+    except KubeError as exc:
+        if exc.temporary and not final:
+            return "retry"
+        with transaction.atomic():
+            OrphanNamespace.objects.filter(pk=orphan.pk).update(
+                requested_action="", requested_at=None, action_error=str(exc)[:2000]
+            )
+            audit.record(
+                ORPHAN_AUDIT_ACTIONS[action],
+                outcome=AuditEntry.Outcome.FAILED,
+                actor=actor,
+                namespace=orphan.name,
+                reason=str(exc),
+            )
+        return "failed"
+    with transaction.atomic():
+        if action == OrphanNamespace.Action.ADOPT:
+            orphan.delete()  # the operator's now: no longer ours, no longer reported
+        else:
+            # Kept (as "being deleted") until the scan no longer finds the namespace.
+            OrphanNamespace.objects.filter(pk=orphan.pk).update(requested_at=None, action_error="")
+        audit.record(ORPHAN_AUDIT_ACTIONS[action], actor=actor, namespace=orphan.name, step="done")
+    return "done"

@@ -56,3 +56,15 @@ def reconcile_stores() -> dict:
 def _reconcile_on_start(sender=None, **_kwargs) -> None:
     # A worker that starts after a crash picks up what the crashed one left.
     reconcile_stores.delay()
+
+
+@shared_task(name="stores_app.tasks.act_on_orphan", bind=True, max_retries=4)
+def act_on_orphan(self, orphan_id: int, action: str, actor_id: int | None) -> str:
+    """Adopt or delete an orphaned namespace as staff asked; a temporary cluster error is retried (5-40 s)."""
+    from . import services
+
+    final = self.request.retries >= self.max_retries
+    outcome = services.carry_out_orphan_action(orphan_id, action, actor_id, final=final)
+    if outcome == "retry":
+        raise self.retry(countdown=5 * 2**self.request.retries)
+    return outcome

@@ -44,7 +44,7 @@ def store_list(request):
         "form": StoreForm(),
         "used": services.live_store_count(request.user),
         "limit": services.store_limit(request.user),
-        "orphans": OrphanNamespace.objects.all() if request.user.is_staff else [],
+        "orphans": services.orphans_for_staff() if request.user.is_staff else [],
     }
     return render(request, "stores/list.html", context)
 
@@ -81,6 +81,7 @@ def store_detail(request, pk: int):
 @require_GET
 @login_required
 @never_cache
+@limited()
 def store_progress(request, pk: int):
     """The status card and timeline alone, polled by the detail page for live updates."""
     store = _get_store_for_user(request, pk)
@@ -148,6 +149,7 @@ def audit_log(request):
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@never_cache
 @limited()
 def api_tokens(request):
     new_token = None
@@ -161,23 +163,31 @@ def api_tokens(request):
             _, new_token = AuthToken.objects.create(user=request.user)
             audit.record(AuditEntry.Action.TOKEN_CREATE, request=request)
     tokens = AuthToken.objects.filter(user=request.user).order_by("-created")
-    return render(request, "stores/tokens.html", {"tokens": tokens, "new_token": new_token})
+    response = render(request, "stores/tokens.html", {"tokens": tokens, "new_token": new_token})
+    response["Cache-Control"] = "no-store"  # the page may show a new token: no browser or proxy keeps it
+    return response
+
+
+ORPHAN_REQUESTED = {
+    OrphanNamespace.Action.ADOPT: "Adopting {name}: it will be kept and no longer reported.",
+    OrphanNamespace.Action.DELETE: "Deleting {name}: the namespace and everything in it will be removed.",
+}
 
 
 @require_POST
 @staff_member_required
+@limited()
 def orphan_action(request, pk: int):
+    """Staff's decision about an orphaned namespace; the worker carries it out and the list shows how it went."""
     orphan = get_object_or_404(OrphanNamespace, pk=pk)
     action = request.POST.get("action")
+    confirmed = action == OrphanNamespace.Action.ADOPT or request.POST.get("confirm_name") == orphan.name
+    if action not in ORPHAN_REQUESTED or not confirmed:
+        messages.error(request, "Choose adopt, or delete and type the namespace name to confirm.")
+        return redirect("store-list")
     try:
-        if action == "adopt":
-            services.adopt_orphan(orphan, request.user, request=request)
-            messages.success(request, f"Namespace {orphan.name} adopted: it is kept and no longer reported.")
-        elif action == "delete" and request.POST.get("confirm_name") == orphan.name:
-            services.delete_orphan(orphan, request.user, request=request)
-            messages.success(request, f"Namespace {orphan.name} is being deleted.")
-        else:
-            messages.error(request, "Choose adopt, or delete and type the namespace name to confirm.")
-    except Exception as exc:  # a cluster error is shown to the operator, not raised as a 500
-        messages.error(request, f"Could not change {orphan.name}: {exc}")
+        services.request_orphan_action(orphan, action, request.user, request=request)
+        messages.success(request, ORPHAN_REQUESTED[action].format(name=orphan.name))
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
     return redirect("store-list")

@@ -1,5 +1,6 @@
 """Shared fixtures: users (owner, teammate, stranger, staff), CSRF-checking clients, API clients
-with real tokens, a real Celery worker process, and helpers to wait for a store's state."""
+with real tokens, a real Celery worker process (under the orchestrator's least-privilege
+ServiceAccount, as in production), and helpers to wait for a store's state."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import redis
 from django.conf import settings
 from django.test import Client
 
-pytest_plugins = ["tests.plugins.simcluster"]
+pytest_plugins = ["tests.plugins.simcluster", "tests.deploy.identity"]
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "correct-horse-battery-staple"
@@ -168,13 +169,13 @@ class WorkerProcess:
                 self.kill()
 
 
-def worker_env(kube_cluster, tmp_path: Path, **overrides: str) -> dict[str, str]:
-    env = dict(kube_cluster.env)
+def worker_env(identity, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """A worker's environment: the orchestrator's identity (its ServiceAccount's kubeconfig and the
+    settings the chart sets), the test database, broker and settings, and a private heartbeat file."""
+    env = dict(identity.env)
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
         ORCHESTRATOR_TEST_WORKER="1",
-        HELM_BIN=kube_cluster.helm,
-        KUBECONFIG=kube_cluster.kubeconfig,
         WORKER_HEARTBEAT_FILE=str(tmp_path / "worker-heartbeat"),
         PYTHONUNBUFFERED="1",
     )
@@ -183,11 +184,28 @@ def worker_env(kube_cluster, tmp_path: Path, **overrides: str) -> dict[str, str]
 
 
 @pytest.fixture
-def celery_worker(kube_cluster, transactional_db, tmp_path, settings):
-    """A real worker for one test (transactional: the worker must see committed rows)."""
+def as_orchestrator(orchestrator_identity, kube_cluster, settings):
+    """This process's code (tests, the web side) configured like the chart configures the pods, so rows
+    it writes and namespaces it checks match what the worker under the identity does."""
+    from stores_app import helm as helm_module
+    from stores_app.kube import reset_client
+
+    for key, value in orchestrator_identity.settings().items():
+        setattr(settings, key, value)
     settings.HELM_BIN = kube_cluster.helm
-    settings.KUBECONFIG = kube_cluster.kubeconfig
-    worker = WorkerProcess(worker_env(kube_cluster, tmp_path), tmp_path / "worker.log").start()
+    settings.KUBECONFIG = orchestrator_identity.kubeconfig
+    reset_client()
+    helm_module.reset_clients()
+    yield orchestrator_identity
+    reset_client()
+    helm_module.reset_clients()
+
+
+@pytest.fixture
+def celery_worker(as_orchestrator, transactional_db, tmp_path):
+    """A real worker for one test (transactional: the worker must see committed rows), running as the
+    orchestrator's least-privilege ServiceAccount with the chart's RBAC and admission policies."""
+    worker = WorkerProcess(worker_env(as_orchestrator, tmp_path), tmp_path / "worker.log").start()
     yield worker
     worker.stop()
 

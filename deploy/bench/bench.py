@@ -307,7 +307,10 @@ class Bench:
                 self.env.memory.stop()
             self.result["footprint"] = self.env.memory.report()
         self.finish()
-        return 1 if failed else 0
+        shortfalls = store_shortfalls(self.result)
+        for line in shortfalls:
+            log(f"FAILED: {line}")
+        return 1 if failed or shortfalls else 0
 
     def cleanup(self) -> None:
         """Leave nothing of this run in the cluster, whatever happened."""
@@ -335,6 +338,22 @@ class Bench:
         print(f"Results: {paths['json']}  {paths['markdown']}  (logs: {self.run_dir / 'logs'})")
         if "profile" in self.result:
             print("Profiles: " + json.dumps({k: v["text"] for k, v in self.result["profile"].items()}))
+
+
+def store_shortfalls(result: dict) -> list[str]:
+    """Every side of provisioning and teardown where a store failed or never finished. A benchmark of
+    stores that did not come up measures nothing, so the run must not pass for a success."""
+    lines = []
+    for section, done_key in (("provisioning", "ready"), ("teardown", "deleted")):
+        for side, figures in result.get(section, {}).items():
+            missing = figures["stores"] - figures.get(done_key, 0)
+            if figures.get("failed") or missing:
+                errors = "; ".join(figures.get("errors", [])[:3])
+                lines.append(
+                    f"{section} ({side}): {figures.get(done_key, 0)} of {figures['stores']} {done_key}, "
+                    f"{figures.get('failed', 0)} failed, {figures.get('unfinished', 0)} unfinished. {errors}"
+                )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what development and the tests need on a Debian/Ubuntu machine, idempotently:
-# Postgres, Redis and Chromium from Debian packages, and the Python virtualenv from
+# Postgres, Redis, Chromium and supervisord from Debian packages, and the Python virtualenv from
 # requirements.txt (reinstalled only when requirements.txt changes). With SIMCLUSTER_REAL_NODE=1
 # also what the simulated cluster's real node runs on (containerd, runc, CNI plugins, ...).
 # `bootstrap.sh --images` installs only what building and trying container images takes (podman with
@@ -29,6 +29,7 @@ need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v chromium >/dev/null || need+=(chromium)
+command -v supervisord >/dev/null || need+=(supervisor)  # restarts make up's processes
 if [[ "${SIMCLUSTER_REAL_NODE:-0}" == 1 ]]; then
   # deploy/simcluster/realnode.sh: the container runtime, the CNI bridge, kube-proxy's iptables and
   # conntrack, the pause and toolbox images' static binaries, and its volume-permissions watcher.

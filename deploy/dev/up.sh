@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings the whole orchestrator up on this machine: Postgres and Redis, the simulated
 # cluster (or the cluster your KUBECONFIG names), migrations, a demo login, and the web,
-# worker and scheduler processes in the background. Logs and pids go to .run/.
+# worker and scheduler processes under supervisord, which restarts any that dies. Logs go to .run/.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
@@ -19,32 +19,15 @@ else
 fi
 export HELM_BIN="${HELM_BIN:-$(command -v helm)}"
 export DJANGO_SETTINGS_MODULE=orchestrator.settings
-{
-  echo "export DATABASE_URL='$DATABASE_URL'"
-  echo "export REDIS_URL='$REDIS_URL'"
-  echo "export KUBECONFIG='$KUBECONFIG'"
-  echo "export HELM_BIN='$HELM_BIN'"
-  echo "export PATH='$(dirname "$HELM_BIN"):\$PATH'"
-} > "$run/env"
 
 py=.venv/bin/python
 $py manage.py migrate --noinput -v0
 $py manage.py collectstatic --noinput -v0
 demo="$($py manage.py ensure_demo_user)"
 
-start() {  # start NAME COMMAND...: run in the background unless already running
-  local name="$1"; shift
-  if [[ -f "$run/$name.pid" ]] && kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then
-    return
-  fi
-  nohup "$@" > "$run/$name.log" 2>&1 &
-  echo $! > "$run/$name.pid"
-}
+# web, worker and beat under supervisord, which restarts whichever dies; also writes .run/env.
 port="${PORT:-8000}"
-start web .venv/bin/gunicorn orchestrator.wsgi:application --bind "127.0.0.1:$port" --workers 2 --threads 4 \
-  --access-logfile -
-start worker .venv/bin/celery -A orchestrator worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-4}"
-start beat .venv/bin/celery -A orchestrator beat --loglevel=INFO --schedule "$run/celerybeat-schedule"
+RUN_DIR="$repo/$run" PORT="$port" deploy/dev/processes.sh start
 
 for _ in $(seq 60); do
   curl -fsS "http://127.0.0.1:$port/healthz/ready" >/dev/null 2>&1 && break
@@ -58,6 +41,8 @@ Store Orchestrator is up.
   Admin:      http://127.0.0.1:$port/admin/
   Login:      $demo
   Cluster:    KUBECONFIG=$KUBECONFIG
-  Logs:       $run/web.log, $run/worker.log, $run/beat.log
+  Logs:       $run/web.log, $run/worker.log, $run/beat.log (restarted if they die:
+              deploy/dev/processes.sh status)
+  Shell:      source $run/env   (the same database, Redis and cluster)
 Stop it with: make down
 MSG

@@ -1,6 +1,8 @@
-"""API token issue/revoke (django-rest-knox: tokens are stored hashed and can be revoked)."""
+"""API tokens (django-rest-knox): issued hashed, expiring (settings REST_KNOX), revoked on logout and
+whenever the user's password changes, and never cached on the way to the user."""
 
 from knox import views as knox_views
+from knox.models import AuthToken
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import Throttled
 
@@ -23,4 +25,29 @@ class TokenLoginView(knox_views.LoginView):
     def post(self, request, format=None):
         response = super().post(request, format=format)
         audit.record(AuditEntry.Action.TOKEN_CREATE, request=request, via="api")
+        response["Cache-Control"] = "no-store"  # the body is the token itself
         return response
+
+
+def revoke_all(user, reason: str) -> int:
+    """Delete every API token of `user`; audited when there was one. Returns how many."""
+    revoked, _ = AuthToken.objects.filter(user=user).delete()
+    if revoked:
+        audit.record(AuditEntry.Action.TOKEN_REVOKE, actor=user, tokens=revoked, reason=reason)
+    return revoked
+
+
+class RevokeTokensOnPasswordChange:
+    """Listed in AUTH_PASSWORD_VALIDATORS for its `password_changed` hook, which Django calls whenever a
+    password is set and saved (password change and reset pages, the admin, `changepassword`), but not
+    when only the stored hash is upgraded. A token issued under the old password must not outlive it."""
+
+    def validate(self, password, user=None) -> None:
+        return None  # accepts every password: the other validators judge them
+
+    def password_changed(self, password, user=None) -> None:
+        if user is not None and user.pk is not None:
+            revoke_all(user, reason="password changed")
+
+    def get_help_text(self) -> str:
+        return "Changing your password revokes your API tokens."

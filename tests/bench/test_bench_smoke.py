@@ -1,6 +1,7 @@
 """The benchmark harness (deploy/bench) at a tiny size, so it cannot rot: two stores through the API
-and through raw helm, a 50-store API section. Only completion, the result files and their keys are
-checked, plus that SQL queries per request do not grow with the number of stores; timings are never
+and through raw helm, a 50-store API section. Checked: every store came up and went away on both
+sides (a run where stores fail must fail, and the bench exits non-zero then), the result files and
+their keys, and that SQL queries per request do not grow with the number of stores; timings are never
 asserted (the machine is shared and noisy)."""
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ def test_bench_runs_and_writes_results(kube_cluster, tmp_path):
 
     assert {"n", "engines", "users", "parallelism", "worker_processes", "concurrency", "machine"} <= set(data["meta"])
     per_store = {"p50", "p95", "max"}
-    for section in ("provisioning", "teardown"):
+    for section, done in (("provisioning", "ready"), ("teardown", "deleted")):
         for side in ("orchestrator", "baseline"):
             figures = data[section][side]
             assert {"stores", "total_seconds", "per_store_seconds", "stores_per_minute", "failed"} <= set(figures)
             assert per_store <= set(figures["per_store_seconds"])
+            outcome = (figures[done], figures["failed"], figures.get("unfinished", 0))
+            assert outcome == (2, 0, 0), f"{section} ({side}): {done}/failed/unfinished {outcome}: {figures}"
     assert {"worker_slots", "max_provisioning_sampled", "exceeds_worker_slots"} <= set(data["inflight"])
     latency = data["api"]["latency"]
     assert {"p50", "p99"} <= set(latency["create"]) and {"p50", "p99"} <= set(latency["list"])
@@ -59,3 +62,25 @@ def test_bench_runs_and_writes_results(kube_cluster, tmp_path):
     assert queries["large"]["stores"] == 50 and queries["small"]["stores"] == 10
     assert queries["large"]["list_queries"] <= queries["small"]["list_queries"], queries
     assert queries["large"]["create_queries"] <= queries["small"]["create_queries"], queries
+
+
+def test_bench_fails_when_stores_fail_or_never_finish():
+    """The exit status of a run whose stores did not all finish: read from the result, not from luck."""
+    sys.path.insert(0, str(REPO / "deploy" / "bench"))
+    try:
+        from bench import store_shortfalls
+    finally:
+        sys.path.remove(str(REPO / "deploy" / "bench"))
+
+    def side(done_key, done, failed=0, unfinished=0):
+        return {"stores": 2, done_key: done, "failed": failed, "unfinished": unfinished, "errors": []}
+
+    good = {
+        "provisioning": {"orchestrator": side("ready", 2), "baseline": side("ready", 2)},
+        "teardown": {"orchestrator": side("deleted", 2), "baseline": side("deleted", 2)},
+    }
+    assert store_shortfalls(good) == []
+    failed = {**good, "provisioning": {"orchestrator": side("ready", 0, failed=2), "baseline": side("ready", 2)}}
+    assert store_shortfalls(failed) == ["provisioning (orchestrator): 0 of 2 ready, 2 failed, 0 unfinished. "]
+    stuck = {**good, "teardown": {"orchestrator": side("deleted", 1, unfinished=1), "baseline": side("deleted", 2)}}
+    assert len(store_shortfalls(stuck)) == 1

@@ -1,5 +1,6 @@
-"""Fixtures for the orchestrator's own chart: the helm binary, rendering the chart to objects, and
-(from identity.py) acting as the chart's ServiceAccount on the cluster."""
+"""Fixtures for the orchestrator's own chart: the helm binary and rendering the chart to objects.
+Acting as the chart's ServiceAccount on the cluster (``orchestrator_identity``) comes from
+tests/deploy/identity.py, a plugin of the whole suite."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .identity import CHART_DIR, REPO_ROOT, kubernetes_version, orchestrator_identity  # noqa: F401
+from .identity import CHART_DIR, REPO_ROOT, kubernetes_version
 
 LOCAL_VALUES = CHART_DIR / "values.yaml"
 PROD_VALUES = CHART_DIR / "values-prod.yaml"

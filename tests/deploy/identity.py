@@ -1,10 +1,9 @@
-"""Acting as the orchestrator on a cluster: the chart's ServiceAccount, RBAC and admission policy
-applied from `helm template`, and a kubeconfig authenticated with a token of that ServiceAccount.
+"""Acting as the orchestrator on a cluster: the chart's ServiceAccounts, RBAC and admission policies
+applied from `helm template`, and kubeconfigs authenticated with tokens of those ServiceAccounts.
 
-A pytest plugin module: tests/deploy/conftest.py re-exports its fixture, and other suites can load it
-with ``pytest_plugins = ["tests.deploy.identity"]`` to run the orchestrator under the same identity
-(point ``KUBECONFIG`` at ``identity.kubeconfig`` and set ``STORE_NAMESPACE_CLUSTERROLE`` /
-``ORCHESTRATOR_SERVICE_ACCOUNT`` from ``identity.env``, exactly as the chart sets them on its pods).
+A pytest plugin module, loaded for the whole suite by tests/conftest.py, so every test shares one
+identity per session: the real Celery workers of the tests run under it (``identity.env`` holds
+``KUBECONFIG`` and the settings the chart sets on its pods), as in production.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ MANAGED_LABELS = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/enforce-version": "latest",
 }
+INSTALLATION_LABEL = "store-orchestrator.io/installation"
 
 
 def kubernetes_version() -> str:
@@ -48,7 +48,12 @@ class OrchestratorIdentity:
     service_account: str
     store_cluster_role: str  # the ClusterRole to bind in each store namespace
     release: str  # the helm release name the identity was rendered with
-    env: dict[str, str]  # subprocess environment: the cluster's, with KUBECONFIG and the two settings set
+    env: dict[str, str]  # subprocess environment: the cluster's, with KUBECONFIG and the chart's settings set
+    installation_id: str  # ORCHESTRATOR_INSTALLATION_ID the admission policy was rendered with
+    store_base_domain: str  # stores.baseDomain the Ingress policy was rendered with
+    web_service_account: str  # web's own ServiceAccount (reads store credentials only)
+    credentials_cluster_role: str  # the ClusterRole bound to web in each store namespace
+    web_kubeconfig: str  # kubeconfig authenticating as web's ServiceAccount
 
     @property
     def username(self) -> str:
@@ -58,6 +63,23 @@ class OrchestratorIdentity:
     def orchestrator_service_account(self) -> str:
         """The value of ORCHESTRATOR_SERVICE_ACCOUNT ("namespace:name")."""
         return f"{self.namespace}:{self.service_account}"
+
+    @property
+    def managed_labels(self) -> dict[str, str]:
+        """The labels a store namespace of this installation carries (what the policy demands)."""
+        return {**MANAGED_LABELS, INSTALLATION_LABEL: self.installation_id}
+
+    def settings(self) -> dict[str, str]:
+        """The settings the chart gives the orchestrator's pods, for in-process code (``settings.X = …``)."""
+        keys = (
+            "STORE_NAMESPACE_CLUSTERROLE",
+            "ORCHESTRATOR_SERVICE_ACCOUNT",
+            "STORE_CREDENTIALS_CLUSTERROLE",
+            "WEB_SERVICE_ACCOUNT",
+            "ORCHESTRATOR_INSTALLATION_ID",
+            "STORE_BASE_DOMAIN",
+        )
+        return {key: self.env[key] for key in keys}
 
     def __fspath__(self) -> str:
         return self.kubeconfig
@@ -69,10 +91,14 @@ class OrchestratorIdentity:
         return config.new_client_from_config(config_file=self.kubeconfig)
 
 
-def render_identity(helm: str, release: str, namespace: str, env: dict[str, str] | None = None) -> str:
+def render_identity(
+    helm: str, release: str, namespace: str, env: dict[str, str] | None = None, sets: tuple[str, ...] = ()
+) -> str:
     show_only: list[str] = []
     for template in IDENTITY_TEMPLATES:
         show_only += ["--show-only", template]
+    for item in sets:
+        show_only += ["--set", item]
     result = subprocess.run(
         [helm, "template", release, str(CHART_DIR), "--namespace", namespace, "--kube-version", kubernetes_version()]
         + show_only,
@@ -131,37 +157,62 @@ def _wait_for_admission_policy(identity: OrchestratorIdentity, timeout: float = 
         time.sleep(0.5)
 
 
-def apply_identity(cluster, directory: Path, release: str | None = None) -> tuple[OrchestratorIdentity, str]:
-    """Create a namespace, apply the chart's identity templates there, and mint a token. Returns the
-    identity and the applied manifests (for :func:`remove_identity`)."""
-    suffix = secrets.token_hex(3)
-    release = release or f"so-id-{suffix}"
-    namespace = f"store-orchestrator-{suffix}"
-    manifests = render_identity(cluster.helm, release, namespace, cluster.env)
-    docs = [doc for doc in yaml.safe_load_all(manifests) if doc]
-    service_account = next(d for d in docs if d["kind"] == "ServiceAccount")["metadata"]["name"]
-    store_role = next(d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-store-admin"))
-    _run(cluster, cluster.kubectl, "create", "namespace", namespace)
-    _run(cluster, cluster.kubectl, "apply", "--namespace", namespace, "-f", "-", stdin=manifests)
+def _mint_kubeconfig(cluster, service_account: str, namespace: str, path: Path) -> str:
     token = _run(
         cluster, cluster.kubectl, "create", "token", service_account, "--namespace", namespace, "--duration", "12h"
     ).strip()
-    kubeconfig = directory / "orchestrator.kubeconfig"
-    _token_kubeconfig(cluster, token, kubeconfig)
+    _token_kubeconfig(cluster, token, path)
+    return str(path)
+
+
+def _named(docs: list[dict], kind: str, suffix: str) -> str:
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(suffix))["metadata"]["name"]
+
+
+def apply_identity(
+    cluster, directory: Path, release: str | None = None, store_base_domain: str = "stores.test"
+) -> tuple[OrchestratorIdentity, str]:
+    """Create a namespace, apply the chart's identity templates there (rendered for `store_base_domain`
+    and a fresh installation id), and mint tokens. Returns the identity and the applied manifests
+    (for :func:`remove_identity`)."""
+    suffix = secrets.token_hex(3)
+    release = release or f"so-id-{suffix}"
+    namespace = f"store-orchestrator-{suffix}"
+    installation_id = f"test-{suffix}"
+    sets = (f"stores.baseDomain={store_base_domain}", f"installationId={installation_id}")
+    manifests = render_identity(cluster.helm, release, namespace, cluster.env, sets)
+    docs = [doc for doc in yaml.safe_load_all(manifests) if doc]
+    service_account = _named(docs, "ServiceAccount", "-store-orchestrator")
+    web_service_account = _named(docs, "ServiceAccount", "-web")
+    store_role = _named(docs, "ClusterRole", "-store-admin")
+    credentials_role = _named(docs, "ClusterRole", "-store-credentials")
+    _run(cluster, cluster.kubectl, "create", "namespace", namespace)
+    _run(cluster, cluster.kubectl, "apply", "--namespace", namespace, "-f", "-", stdin=manifests)
+    kubeconfig = _mint_kubeconfig(cluster, service_account, namespace, directory / "orchestrator.kubeconfig")
+    web_kubeconfig = _mint_kubeconfig(cluster, web_service_account, namespace, directory / "web.kubeconfig")
     env = dict(cluster.env)
     env.update(
-        KUBECONFIG=str(kubeconfig),
-        STORE_NAMESPACE_CLUSTERROLE=store_role["metadata"]["name"],
+        KUBECONFIG=kubeconfig,
+        STORE_NAMESPACE_CLUSTERROLE=store_role,
         ORCHESTRATOR_SERVICE_ACCOUNT=f"{namespace}:{service_account}",
+        STORE_CREDENTIALS_CLUSTERROLE=credentials_role,
+        WEB_SERVICE_ACCOUNT=f"{namespace}:{web_service_account}",
+        ORCHESTRATOR_INSTALLATION_ID=installation_id,
+        STORE_BASE_DOMAIN=store_base_domain,
         HELM_BIN=cluster.helm,
     )
     identity = OrchestratorIdentity(
-        kubeconfig=str(kubeconfig),
+        kubeconfig=kubeconfig,
         namespace=namespace,
         service_account=service_account,
-        store_cluster_role=store_role["metadata"]["name"],
+        store_cluster_role=store_role,
         release=release,
         env=env,
+        installation_id=installation_id,
+        store_base_domain=store_base_domain,
+        web_service_account=web_service_account,
+        credentials_cluster_role=credentials_role,
+        web_kubeconfig=web_kubeconfig,
     )
     if any(d["kind"] == "ValidatingAdmissionPolicy" for d in docs):
         _wait_for_admission_policy(identity)
@@ -187,10 +238,14 @@ def remove_identity(cluster, identity: OrchestratorIdentity, manifests: str) -> 
 
 @pytest.fixture(scope="session")
 def orchestrator_identity(kube_cluster, tmp_path_factory) -> Iterator[OrchestratorIdentity]:
-    """The orchestrator's ServiceAccount with exactly the chart's RBAC and admission policy, in a
-    fresh namespace (unique release name, so parallel sessions do not share cluster-scoped objects).
+    """The orchestrator's ServiceAccount (and web's) with exactly the chart's RBAC and admission
+    policies, in a fresh namespace (unique release name and installation id, so parallel sessions do
+    not share cluster-scoped objects), rendered for the tests' STORE_BASE_DOMAIN.
 
     ``os.fspath(identity)`` / ``identity.kubeconfig`` is a kubeconfig authenticated as it."""
-    identity, manifests = apply_identity(kube_cluster, tmp_path_factory.mktemp("orchestrator-identity"))
+    from django.conf import settings
+
+    directory = tmp_path_factory.mktemp("orchestrator-identity")
+    identity, manifests = apply_identity(kube_cluster, directory, store_base_domain=settings.STORE_BASE_DOMAIN)
     yield identity
     remove_identity(kube_cluster, identity, manifests)

@@ -115,7 +115,9 @@ def test_deploys_once_everything_is_in_place(kube_cluster, kube_api_client, clus
         incomplete = deploy(kube_cluster, **env)
         assert incomplete.returncode == 1
         assert "has no key redis-password" in incomplete.stderr
-        core.patch_namespaced_secret("store-orchestrator-secrets", namespace, {"stringData": {"redis-password": "r"}})
+        assert "has no key metrics-token" in incomplete.stderr
+        keys = {"redis-password": "r", "metrics-token": "t" * 32}
+        core.patch_namespaced_secret("store-orchestrator-secrets", namespace, {"stringData": keys})
 
         result = deploy(kube_cluster, **env)
         assert result.returncode == 0, result.stderr

@@ -17,7 +17,7 @@ from kubernetes.client.rest import ApiException
 
 from tests.simcluster.helpers import namespace_gone
 
-from .identity import MANAGED_LABELS, REPO_ROOT
+from .identity import REPO_ROOT
 
 pytestmark = pytest.mark.cluster
 
@@ -60,7 +60,7 @@ def wait_until(predicate, timeout: float, what: str) -> None:
 
 def create_store_namespace(orchestrator: client.ApiClient, identity, name: str, engine: str = "woocommerce") -> None:
     """What the orchestrator does first for a store: its labelled namespace and the RoleBinding."""
-    labels = {**MANAGED_LABELS, "store-orchestrator.io/store-id": "1", "store-orchestrator.io/engine": engine}
+    labels = {**identity.managed_labels, "store-orchestrator.io/store-id": "1", "store-orchestrator.io/engine": engine}
     core = client.CoreV1Api(orchestrator)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
     client.RbacAuthorizationV1Api(orchestrator).create_namespaced_role_binding(
@@ -118,7 +118,7 @@ def test_provisions_and_tears_down_a_store_as_the_orchestrator(
     assert (chart / "Chart.yaml").exists(), f"charts/{engine} is missing"
     core = client.CoreV1Api(orchestrator)
     namespace = f"store-lp-{secrets.token_hex(3)}"
-    host = f"{namespace}.stores.localhost"
+    host = f"{namespace}.{orchestrator_identity.store_base_domain}"
     try:
         create_store_namespace(orchestrator, orchestrator_identity, namespace, engine)
         # The credentials Secret, before the chart that reads it.
@@ -237,7 +237,9 @@ def test_cannot_hand_the_store_role_to_another_identity(orchestrator, orchestrat
     assert "only the orchestrator's own ServiceAccount" in refusal.body
 
 
-def test_cannot_delete_or_claim_namespaces_it_does_not_manage(orchestrator, admin, foreign_namespace):
+def test_cannot_delete_or_claim_namespaces_it_does_not_manage(
+    orchestrator, orchestrator_identity, admin, foreign_namespace
+):
     core = client.CoreV1Api(orchestrator)
     # kube-system and default are protected by the API server itself; any other namespace by our policy.
     for name in ("kube-system", "default"):
@@ -245,20 +247,17 @@ def test_cannot_delete_or_claim_namespaces_it_does_not_manage(orchestrator, admi
     refusal = forbidden(core.delete_namespace, foreign_namespace)
     assert "only change or delete namespaces labelled" in refusal.body
     # Labelling a foreign namespace as a store (to delete it next, or bind itself there) is refused too.
-    claim = {"metadata": {"labels": MANAGED_LABELS}}
+    claim = {"metadata": {"labels": orchestrator_identity.managed_labels}}
     forbidden(core.patch_namespace, "kube-system", claim)
     forbidden(core.patch_namespace, foreign_namespace, claim)
     assert client.CoreV1Api(admin).read_namespace(foreign_namespace).status.phase == "Active"
 
 
-def test_namespaces_it_creates_must_be_managed_and_restricted(orchestrator, store_namespace):
+def test_namespaces_it_creates_must_be_managed_and_restricted(orchestrator, orchestrator_identity, store_namespace):
     core = client.CoreV1Api(orchestrator)
     name = f"store-lp-{secrets.token_hex(3)}"
     forbidden(core.create_namespace, client.V1Namespace(metadata=client.V1ObjectMeta(name=name)), dry_run="All")
-    unrestricted = {
-        "app.kubernetes.io/managed-by": "store-orchestrator",
-        "pod-security.kubernetes.io/enforce": "privileged",
-    }
+    unrestricted = {**orchestrator_identity.managed_labels, "pod-security.kubernetes.io/enforce": "privileged"}
     body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=unrestricted))
     forbidden(core.create_namespace, body, dry_run="All")
     # Nor may it loosen Pod Security on a store namespace it owns.

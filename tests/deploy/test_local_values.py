@@ -41,12 +41,30 @@ def test_bundled_postgres_keeps_its_data_on_a_volume(local_objects):
     assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
     assert "storageClassName" not in claim["spec"]  # the cluster's default StorageClass
     assert postgres["spec"]["template"]["spec"]["containers"][0]["image"].startswith("postgres:17.")
-    assert named(local_objects, "Deployment", "-redis")
+
+
+def test_bundled_redis_keeps_queued_tasks_on_a_volume(local_objects, render):
+    """Tasks live in Redis: an append-only file on a claim survives a restart of the pod."""
+    redis = named(local_objects, "StatefulSet", "-redis")
+    [claim] = redis["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data" and claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    container = redis["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    assert args[args.index("--appendonly") + 1] == "yes" and args[args.index("--appendfsync") + 1] == "everysec"
+    assert args[args.index("--dir") + 1] == "/data"
+    assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
+    assert redis["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 999  # the redis user may write it
+    # Without persistence: an emptyDir and no append-only file, as before.
+    ephemeral = named(render(LOCAL_VALUES, sets=["redis.persistence.enabled=false"]), "StatefulSet", "-redis")
+    assert "volumeClaimTemplates" not in ephemeral["spec"]
+    assert [v["name"] for v in ephemeral["spec"]["template"]["spec"]["volumes"]] == ["data"]
+    args = ephemeral["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--appendonly") + 1] == "no"
 
 
 def test_generated_credentials_are_random_and_survive_uninstall(render):
     first, second = (named(render(LOCAL_VALUES), "Secret", "-generated") for _ in range(2))
-    assert set(first["data"]) == {"django-secret-key", "postgres-password", "redis-password"}
+    assert set(first["data"]) == {"django-secret-key", "postgres-password", "redis-password", "metrics-token"}
     assert first["data"] != second["data"], "fresh random values when there is no Secret to look up"
     assert first["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 

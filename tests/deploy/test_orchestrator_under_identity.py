@@ -9,27 +9,17 @@ import secrets
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from stores_app import helm as helm_module
 from stores_app import services
-from stores_app.kube import KubeGateway, NotManaged, reset_client
+from stores_app.kube import KubeGateway, NotManaged
 from stores_app.models import OrphanNamespace, Status
 from tests.orchestrator.helpers import describe, drive
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
 
 
-@pytest.fixture
-def as_orchestrator(orchestrator_identity, kube_cluster, settings):
-    settings.KUBECONFIG = orchestrator_identity.kubeconfig
-    settings.HELM_BIN = kube_cluster.helm
-    settings.STORE_NAMESPACE_CLUSTERROLE = orchestrator_identity.store_cluster_role
-    settings.ORCHESTRATOR_SERVICE_ACCOUNT = orchestrator_identity.orchestrator_service_account
-    settings.READY_CHECK_INTERVAL_SECONDS = 1
-    reset_client()
-    helm_module.reset_clients()
-    yield orchestrator_identity
-    reset_client()
-    helm_module.reset_clients()
+@pytest.fixture(autouse=True)
+def _quick_readiness_checks(settings):
+    settings.READY_CHECK_INTERVAL_SECONDS = 1  # drive() sleeps at most 0.5 s anyway
 
 
 @pytest.mark.parametrize("engine", ["woocommerce", "medusa"])
@@ -68,7 +58,8 @@ def test_adopting_an_orphan_removes_our_rights_there(as_orchestrator, staff, ado
     gateway.ensure_namespace(adoptee, 888888, 1, "medusa")
     gateway.ensure_role_binding(adoptee)
     orphan = OrphanNamespace.objects.create(name=adoptee, labels={}, last_seen="2026-01-01T00:00Z")
-    services.adopt_orphan(orphan, staff)
+    services.request_orphan_action(orphan, "adopt", staff)
+    assert services.carry_out_orphan_action(orphan.pk, "adopt", staff.pk) == "done"  # what the worker does
     namespace = gateway.get_namespace(adoptee)
     assert namespace is not None  # kept
     assert namespace.metadata.labels["app.kubernetes.io/managed-by"] == "adopted-by-operator"

@@ -39,11 +39,13 @@ def test_every_container_is_locked_down(objects):
                 assert {"cpu", "memory"} <= set(container["resources"][kind]), f"{name} {kind}"
 
 
-def test_only_web_and_worker_get_an_api_token(objects):
-    mounted = {w for w, spec in pod_specs(objects).items() if spec["automountServiceAccountToken"]}
+def test_only_web_and_worker_get_an_api_token_each_their_own(objects):
+    mounted = {w: spec for w, spec in pod_specs(objects).items() if spec["automountServiceAccountToken"]}
     assert {w.rsplit("-", 1)[1] for w in mounted} == {"web", "worker"}
-    [account] = of_kind(objects, "ServiceAccount")
-    assert account["automountServiceAccountToken"] is False
+    accounts = {w.rsplit("-", 1)[1]: spec["serviceAccountName"] for w, spec in mounted.items()}
+    assert accounts["web"] == accounts["worker"] + "-web"  # two identities, web's its own
+    for account in of_kind(objects, "ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False
 
 
 def test_writable_tmp_for_the_orchestrator(objects):
@@ -62,7 +64,8 @@ def test_probes_use_the_health_endpoints(objects):
     assert web["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     worker = named(objects, "Deployment", "-worker")["spec"]["template"]["spec"]["containers"][0]
     for probe in ("livenessProbe", "readinessProbe"):
-        assert worker[probe]["exec"]["command"] == ["python", "manage.py", "worker_health"]
+        # PID 1 of the container is the worker: its hung helm children are found from there.
+        assert worker[probe]["exec"]["command"] == ["python", "manage.py", "worker_health", "--worker-pid", "1"]
 
 
 def test_processes_run_the_documented_commands(objects):

@@ -1,5 +1,6 @@
 """The chart's RBAC, as rendered: no wildcard, no built-in admin role, Secrets and workloads only
-through the store role (bound per store namespace, never cluster-wide), and every rule explained."""
+through the store role (bound per store namespace, never cluster-wide), web's identity reduced to
+reading a Secret by name where it is bound, and every rule explained."""
 
 from __future__ import annotations
 
@@ -51,14 +52,28 @@ def test_cluster_wide_rights_are_only_namespaces_binding_and_volumes(objects):
         ("", "persistentvolumes"): ("get", "list", "watch"),
     }
     [bind] = rules_granting(role, "clusterroles")
-    assert bind["resourceNames"] == [named(objects, "ClusterRole", "-store-admin")["metadata"]["name"]]
+    assert bind["resourceNames"] == [
+        named(objects, "ClusterRole", "-store-admin")["metadata"]["name"],
+        named(objects, "ClusterRole", "-store-credentials")["metadata"]["name"],
+    ]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "so-store-orchestrator", "namespace": NAMESPACE}]
 
 
-def test_store_role_is_not_bound_by_the_chart(objects):
-    store_role = named(objects, "ClusterRole", "-store-admin")["metadata"]["name"]
+@pytest.mark.parametrize("suffix", ["-store-admin", "-store-credentials"])
+def test_per_store_roles_are_not_bound_by_the_chart(objects, suffix):
+    role = named(objects, "ClusterRole", suffix)["metadata"]["name"]
     bindings = of_kind(objects, "ClusterRoleBinding") + of_kind(objects, "RoleBinding")
-    assert not [b for b in bindings if b["roleRef"]["name"] == store_role]
+    assert not [b for b in bindings if b["roleRef"]["name"] == role]
+
+
+def test_web_may_only_read_secrets_by_name(objects):
+    role = named(objects, "ClusterRole", "-store-credentials")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    web = named(objects, "Deployment", "-web")["spec"]["template"]["spec"]
+    assert web["serviceAccountName"] == "so-store-orchestrator-web"
+    env = env_of(web["containers"][0])
+    assert env["STORE_CREDENTIALS_CLUSTERROLE"]["value"] == role["metadata"]["name"]
+    assert env["WEB_SERVICE_ACCOUNT"]["value"] == f"{NAMESPACE}:so-store-orchestrator-web"
 
 
 def test_store_role_grants_what_store_charts_need_and_no_rbac(objects):
@@ -76,7 +91,7 @@ def test_store_role_grants_what_store_charts_need_and_no_rbac(objects):
                 "apiGroups": ["rbac.authorization.k8s.io"],
                 "resources": ["rolebindings"],
                 "verbs": ["get", "delete"],
-                "resourceNames": ["store-orchestrator"],
+                "resourceNames": ["store-orchestrator", "store-orchestrator-web"],
             }
     for read_only in ("events", "replicasets", "pods/log"):
         for rule in rules_granting(role, read_only):
@@ -85,25 +100,28 @@ def test_store_role_grants_what_store_charts_need_and_no_rbac(objects):
 
 def test_pods_are_told_the_role_and_their_identity(objects):
     store_role = named(objects, "ClusterRole", "-store-admin")["metadata"]["name"]
-    [account] = of_kind(objects, "ServiceAccount")
+    account = named(objects, "ServiceAccount", "-store-orchestrator")["metadata"]["name"]
     for where, spec in pod_specs(objects).items():
         if not where.endswith(("-web", "-worker", "-beat")):
             continue
-        assert spec["serviceAccountName"] == account["metadata"]["name"]
+        if not where.endswith("-web"):
+            assert spec["serviceAccountName"] == account
         env = env_of(spec["containers"][0])
         assert env["STORE_NAMESPACE_CLUSTERROLE"]["value"] == store_role
-        assert env["ORCHESTRATOR_SERVICE_ACCOUNT"]["value"] == f"{NAMESPACE}:{account['metadata']['name']}"
+        assert env["ORCHESTRATOR_SERVICE_ACCOUNT"]["value"] == f"{NAMESPACE}:{account}"
 
 
-def test_admission_policy_applies_to_the_orchestrator_only(objects):
-    [policy] = of_kind(objects, "ValidatingAdmissionPolicy")
-    [condition] = policy["spec"]["matchConditions"]
-    assert condition["expression"] == (
-        f"request.userInfo.username == 'system:serviceaccount:{NAMESPACE}:so-store-orchestrator'"
-    )
-    assert policy["spec"]["failurePolicy"] == "Fail"
-    [binding] = of_kind(objects, "ValidatingAdmissionPolicyBinding")
-    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+def test_admission_policies_apply_to_the_orchestrator_only(objects):
+    policies = of_kind(objects, "ValidatingAdmissionPolicy")
+    bindings = {b["spec"]["policyName"]: b for b in of_kind(objects, "ValidatingAdmissionPolicyBinding")}
+    assert policies and len(bindings) == len(policies)
+    for policy in policies:
+        [condition] = policy["spec"]["matchConditions"]
+        assert condition["expression"] == (
+            f"request.userInfo.username == 'system:serviceaccount:{NAMESPACE}:so-store-orchestrator'"
+        )
+        assert policy["spec"]["failurePolicy"] == "Fail"
+        assert bindings[policy["metadata"]["name"]]["spec"]["validationActions"] == ["Deny"]
 
 
 def test_every_rule_is_commented_in_the_template():

@@ -6,7 +6,7 @@ Another user's store is a 404 (its existence does not leak); anonymous users are
 
 import pytest
 
-from stores_app.models import Store
+from stores_app.models import AuditEntry, Store
 from stores_app.naming import namespace_for, release_for
 from tests.conftest import csrf_post
 
@@ -43,14 +43,24 @@ def test_dashboard_pages_owner_ok_stranger_404_anonymous_login(path, store, owne
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
+def snapshot(store) -> tuple:
+    """Everything an action could change: the store row, its timeline, the audit log."""
+    store.refresh_from_db()
+    return (store.status, store.status_message, store.updated_at, store.events.count(), AuditEntry.objects.count())
+
+
 @pytest.mark.parametrize("path", DASHBOARD_POSTS)
 def test_dashboard_actions_stranger_404_anonymous_login(path, store, stranger_client, client):
     url = path.format(id=store.pk)
+    before = snapshot(store)
     assert csrf_post(stranger_client, url, {"confirm_name": store.name}).status_code == 404
-    response = client.post(url)
-    assert response.status_code in (302, 403)
-    store.refresh_from_db()
-    assert store.status == "failed"
+    assert snapshot(store) == before
+    # Anonymous, with a valid CSRF token as a browser would have one: sent to log in, nothing done.
+    client.get("/accounts/login/")
+    response = client.post(url, {"confirm_name": store.name}, HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={url}"
+    assert snapshot(store) == before
 
 
 def test_lists_show_only_own_stores_except_for_staff(

@@ -66,9 +66,14 @@ def test_oversized_body_is_413(owner_api):
     assert Store.objects.count() == 0
 
 
-def test_wrong_method(owner_api):
+def test_wrong_method(owner_api, owner):
     assert owner_api.put("/api/stores/", {}, format="json").status_code == 405
-    assert owner_api.patch("/api/stores/1/", {}, format="json").status_code in (404, 405)
+    store = Store.objects.create(owner=owner, name="Fixed Name", slug="fixed-name", engine="medusa")
+    # Stores cannot be edited: PATCH is refused as a method, for an existing store and a missing one alike.
+    assert owner_api.patch(f"/api/stores/{store.pk}/", {"name": "Renamed"}, format="json").status_code == 405
+    assert owner_api.patch(f"/api/stores/{store.pk + 1}/", {"name": "Renamed"}, format="json").status_code == 405
+    store.refresh_from_db()
+    assert (store.name, store.slug) == ("Fixed Name", "fixed-name")
 
 
 def test_dashboard_post_without_csrf_token_is_refused(owner_client):

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from stores_app.models import AuditEntry, Store, UserQuota
-from tests.conftest import csrf_post, token_client
+from tests.conftest import PASSWORD, csrf_post, token_client
 
 
 @pytest.mark.django_db(transaction=True)
@@ -51,7 +51,7 @@ def test_per_user_override_and_deleting_frees_quota(owner, owner_api):
 
 @pytest.mark.django_db
 def test_api_rate_limit_429_with_retry_after(owner, settings):
-    settings.RATELIMIT_DEFAULT = "5/15m"
+    settings.RATELIMIT_READ = "5/15m"
     api = token_client(owner)
     codes = [api.get("/api/stores/").status_code for _ in range(7)]
     assert codes == [200] * 5 + [429] * 2
@@ -85,7 +85,7 @@ def test_dashboard_rate_limit(owner_client, settings):
 
 @pytest.mark.django_db
 def test_anonymous_limited_by_address_and_proxy_header_only_when_trusted(client, settings):
-    settings.RATELIMIT_DEFAULT = "2/15m"
+    settings.RATELIMIT_READ = "2/15m"
     settings.TRUSTED_PROXY_COUNT = 0
     # Without a trusted proxy, a forged X-Forwarded-For does not buy a fresh bucket.
     codes = [client.get("/api/stores/", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code for i in range(3)]
@@ -125,3 +125,24 @@ def test_password_guessing_is_limited_per_address(client, owner, settings):
 
     basic = base64.b64encode(b"owner:guess").decode()
     assert client.post("/api/auth/token/", HTTP_AUTHORIZATION=f"Basic {basic}").status_code == 429
+
+
+@pytest.mark.django_db
+def test_admin_login_is_limited_like_the_others_and_its_failures_audited(client, staff):
+    """60 wrong passwords on /admin/login/ from one address: the 21st and later are refused (the default
+    20/15m), and the right password from that address is refused too until the window ends."""
+    address = "198.51.100.9"
+
+    def admin_login(password: str, remote: str = address):
+        data = {"username": "operator", "password": password, "next": "/admin/"}
+        return client.post("/admin/login/", data, REMOTE_ADDR=remote)
+
+    codes = [admin_login(f"guess{i}").status_code for i in range(60)]
+    assert codes == [200] * 20 + [429] * 40
+    assert admin_login(PASSWORD).status_code == 429
+    assert "_auth_user_id" not in client.session
+    failures = AuditEntry.objects.filter(action=AuditEntry.Action.LOGIN_FAILED, address=address)
+    assert failures.count() == 20 and set(failures.values_list("actor_name", flat=True)) == {"operator"}
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.RATE_LIMITED, address=address).count() == 1
+    # Another address is not affected: the operator still gets in.
+    assert admin_login(PASSWORD, remote="198.51.100.10").status_code == 302

@@ -22,14 +22,13 @@ FAKE_HELM = Path(__file__).resolve().parents[1] / "fakes" / "helm"
 
 
 def test_worker_killed_mid_install_store_still_ends_ready(
-    kube_cluster, transactional_db, tmp_path, owner_api, settings
+    as_orchestrator, kube_cluster, transactional_db, tmp_path, owner_api
 ):
-    settings.KUBECONFIG = kube_cluster.kubeconfig
     script = tmp_path / "helm-script.json"
     # The first install sleeps long enough to be killed inside helm's run.
     script.write_text(json.dumps([{"command": "upgrade", "sleep": 30, "then_real": True}]))
     env = worker_env(
-        kube_cluster,
+        as_orchestrator,
         tmp_path,
         HELM_BIN=str(FAKE_HELM),
         FAKE_HELM_SCRIPT=str(script),

@@ -49,6 +49,31 @@ app.kubernetes.io/part-of: store-orchestrator
 {{- printf "%s-store-admin" (include "store-orchestrator.fullname" .) -}}
 {{- end -}}
 
+{{/* The web process's own identity: it may only read store credentials Secrets (WEB_SERVICE_ACCOUNT). */}}
+{{- define "store-orchestrator.webServiceAccountName" -}}
+{{- printf "%s-web" (include "store-orchestrator.serviceAccountName" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The ClusterRole the orchestrator binds to web in each store namespace (STORE_CREDENTIALS_CLUSTERROLE). */}}
+{{- define "store-orchestrator.credentialsClusterRoleName" -}}
+{{- printf "%s-store-credentials" (include "store-orchestrator.fullname" .) -}}
+{{- end -}}
+
+{{/* The value of the store-orchestrator.io/installation label on this installation's store namespaces
+(ORCHESTRATOR_INSTALLATION_ID): installationId, or "<release namespace>.<release name>". */}}
+{{- define "store-orchestrator.installationId" -}}
+{{- default (printf "%s.%s" .Release.Namespace .Release.Name) .Values.installationId | trunc 63 | trimSuffix "-" | trimSuffix "." -}}
+{{- end -}}
+
+{{/* The Secret and key METRICS_TOKEN comes from (web reads it; Prometheus sends it). */}}
+{{- define "store-orchestrator.metricsTokenSecretName" -}}
+{{- default (include "store-orchestrator.generatedSecretName" .) .Values.metrics.existingSecret -}}
+{{- end -}}
+
+{{- define "store-orchestrator.metricsTokenSecretKey" -}}
+{{- ternary .Values.metrics.existingSecretTokenKey "metrics-token" (not (empty .Values.metrics.existingSecret)) -}}
+{{- end -}}
+
 {{- define "store-orchestrator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
@@ -60,7 +85,7 @@ comes from an existing Secret. */}}
 {{- end -}}
 
 {{- define "store-orchestrator.needsGeneratedSecret" -}}
-{{- if or (not .Values.secrets.existingSecret) .Values.postgres.enabled .Values.redis.enabled -}}true{{- end -}}
+{{- if or (not .Values.secrets.existingSecret) .Values.postgres.enabled .Values.redis.enabled (not .Values.metrics.existingSecret) -}}true{{- end -}}
 {{- end -}}
 
 {{- define "store-orchestrator.postgresHost" -}}
@@ -87,7 +112,7 @@ before the release's resources are created, so then it runs post-install (after 
 --wait, after they are ready) and the Job retries until Postgres accepts connections.
 */}}
 {{- define "store-orchestrator.migrationsHook" -}}
-{{- if or .Values.postgres.enabled (include "store-orchestrator.needsGeneratedSecret" .) -}}
+{{- if or .Values.postgres.enabled .Values.redis.enabled (not .Values.secrets.existingSecret) -}}
 post-install,pre-upgrade
 {{- else -}}
 pre-install,pre-upgrade
@@ -194,10 +219,14 @@ pre-install,pre-upgrade
   value: /usr/local/bin/helm
 - name: STORES_PER_USER
   value: {{ .Values.stores.perUser | quote }}
-- name: RATELIMIT_DEFAULT
-  value: {{ .Values.stores.rateLimitDefault | quote }}
+- name: RATELIMIT_WRITE
+  value: {{ .Values.stores.rateLimitWrite | quote }}
+- name: RATELIMIT_READ
+  value: {{ .Values.stores.rateLimitRead | quote }}
 - name: RATELIMIT_CREATE
   value: {{ .Values.stores.rateLimitCreate | quote }}
+- name: RATELIMIT_LOGIN
+  value: {{ .Values.stores.rateLimitLogin | quote }}
 - name: TRUSTED_PROXY_COUNT
   value: {{ .Values.django.trustedProxyCount | quote }}
 - name: LOG_FORMAT
@@ -206,6 +235,12 @@ pre-install,pre-upgrade
   value: {{ include "store-orchestrator.storeClusterRoleName" . | quote }}
 - name: ORCHESTRATOR_SERVICE_ACCOUNT
   value: {{ printf "%s:%s" .Release.Namespace (include "store-orchestrator.serviceAccountName" .) | quote }}
+- name: STORE_CREDENTIALS_CLUSTERROLE
+  value: {{ include "store-orchestrator.credentialsClusterRoleName" . | quote }}
+- name: WEB_SERVICE_ACCOUNT
+  value: {{ printf "%s:%s" .Release.Namespace (include "store-orchestrator.webServiceAccountName" .) | quote }}
+- name: ORCHESTRATOR_INSTALLATION_ID
+  value: {{ include "store-orchestrator.installationId" . | quote }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
