@@ -42,12 +42,11 @@ def medusa_values(node_images, tmp_path) -> Path:
 
 
 @pytest.fixture
-def medusa_worker(kube_cluster, transactional_db, tmp_path, settings, medusa_values):
-    """The real Celery worker (as the `celery_worker` fixture), with the real node's values."""
-    settings.HELM_BIN = kube_cluster.helm
-    settings.KUBECONFIG = kube_cluster.kubeconfig
+def medusa_worker(as_orchestrator, transactional_db, tmp_path, medusa_values):
+    """The real Celery worker (as the `celery_worker` fixture: the orchestrator's least-privilege
+    ServiceAccount), with the real node's values."""
     env = worker_env(
-        kube_cluster,
+        as_orchestrator,
         tmp_path,
         STORE_MEDUSA_VALUES=str(medusa_values),
         HELM_TIMEOUT_SECONDS="900",
