@@ -76,8 +76,9 @@ def test_every_pod_is_restricted(values: Path):
 
 
 def test_every_pod_at_once_and_one_more_fit_the_default_quota():
-    """Server, Postgres, Redis, a setup Job, the helm test pod and a debug pod at the LimitRange's
-    defaults, all at once: nothing the store runs is ever refused by its own quota."""
+    """Server, Postgres, Redis, a setup Job, the helm test pod, all at once, and room for one more
+    of the largest workload pod (a replacement while its predecessor terminates, a debug pod):
+    nothing the store runs is refused by its own quota."""
     objects = render(DEFAULT_VALUES)
     hard = store_chart.check_fits_rendered_quota(objects, pods_of(objects).values(), claims=2)  # database and media
     # Storage and PVC count keep to the reference budget; CPU/memory departures are documented.
@@ -284,9 +285,9 @@ def test_admitted_pods_are_restricted(installed_store):
 
 @pytest.mark.cluster
 def test_requests_and_limits_of_every_pod_fit_the_quota(installed_store):
-    """All pods of the store at once, and what may start any moment (helm test pod, a debug pod),
-    each admitted by the API."""
-    store_chart.check_pods_fit_quota(installed_store, min_pods=6)
+    """All pods of the store at once, what may start any moment (the helm test pod) as the API admits
+    it, and room for one pod more."""
+    store_chart.check_pods_fit_quota(installed_store, min_pods=5)
 
 
 @pytest.mark.cluster

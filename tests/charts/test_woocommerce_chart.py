@@ -85,8 +85,9 @@ def test_every_pod_is_restricted(values: Path):
 
 
 def test_all_pods_at_once_and_one_more_fit_the_default_quota():
-    """WordPress, MariaDB, a setup Job, a cron run, the helm test pod and a debug pod at the
-    LimitRange's defaults, all at once: nothing the store runs is ever refused by its own quota."""
+    """WordPress, MariaDB, a setup Job, a cron run, the helm test pod, all at once, and room for one
+    more of the largest workload pod (a replacement while its predecessor terminates, a debug pod):
+    nothing the store runs is refused by its own quota."""
     objects = render(DEFAULT_VALUES)
     store_chart.check_fits_rendered_quota(objects, pod_specs(objects).values(), claims=2)
 
@@ -424,9 +425,9 @@ def test_pods_are_restricted_and_setup_runs_beside_wordpress(installed_store):
 
 @pytest.mark.cluster
 def test_requests_of_every_pod_fit_the_quota(installed_store):
-    """All pods of the store at once: workloads, the finished setup pod, and what may start any
-    moment (helm test pod, a cron run, a debug pod), each admitted by the API."""
-    store_chart.check_pods_fit_quota(installed_store, min_pods=6)
+    """All pods of the store at once: workloads, the finished setup pod, what may start any moment
+    (helm test pod, a cron run), each admitted by the API, and room for one pod more."""
+    store_chart.check_pods_fit_quota(installed_store, min_pods=5)
 
 
 @pytest.mark.cluster
