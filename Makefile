@@ -1,5 +1,5 @@
 # The commands the README shows. Everything is idempotent.
-.PHONY: up down test lint cluster-build cluster-start cluster-stop cluster-real-node bench
+.PHONY: up down test lint cluster-build cluster-start cluster-stop cluster-real-node bench versions
 
 up:            ## bring everything up and print where to go
 	deploy/dev/up.sh
@@ -28,3 +28,6 @@ cluster-real-node: ## install the real node's packages, then start the cluster w
 
 bench:         ## provisioning/teardown/API benchmark on the simulated cluster (N=20; N=50 or 200 by option)
 	deploy/dev/bench.sh $(BENCH_ARGS)
+
+versions:      ## every pinned image next to the newest release of its line the project knows (tools/versions.yaml)
+	.venv/bin/python -m tools.versions

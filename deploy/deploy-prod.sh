@@ -17,6 +17,12 @@
 #   CLUSTER_ISSUER=letsencrypt-prod   cert-manager ClusterIssuer for the dashboard and the stores
 #   DASHBOARD_HOST=orchestrator.$DOMAIN   STORE_BASE_DOMAIN=stores.$DOMAIN
 #   DATABASE_PORT=5432 DATABASE_NAME=orchestrator DATABASE_USER=orchestrator REDIS_PORT=6379
+#   INGRESS=nginx                     the ingress controller that serves the dashboard and the stores:
+#                                     nginx   ingress-nginx (IngressClass nginx, namespace ingress-nginx;
+#                                             on k3s install the server with --disable traefik)
+#                                     traefik k3s' bundled Traefik (IngressClass traefik in kube-system):
+#                                             adds values-traefik.yaml, so every store's NetworkPolicies
+#                                             admit Traefik's pods
 #   EXTRA_VALUES=path.yaml            one more values file, applied last (anything else you change)
 #   KUBE_CONTEXT                      kubectl/helm context to use (default: the current one)
 set -euo pipefail
@@ -26,6 +32,7 @@ chart="$repo/deploy/helm/store-orchestrator"
 namespace="${NAMESPACE:-store-orchestrator}"
 secret="${SECRET_NAME:-store-orchestrator-secrets}"
 issuer="${CLUSTER_ISSUER:-letsencrypt-prod}"
+ingress="${INGRESS:-nginx}"
 release="store-orchestrator"
 
 problems=()
@@ -64,6 +71,10 @@ if [[ -n "${MEDUSA_IMAGE:-}" && "$MEDUSA_IMAGE" != *:* ]]; then
 fi
 [[ -n "${DATABASE_HOST:-}" ]] || problem "DATABASE_HOST is not set (your Postgres server)"
 [[ -n "${REDIS_HOST:-}" ]] || problem "REDIS_HOST is not set (your Redis server)"
+case "$ingress" in
+  nginx | traefik) ;;
+  *) problem "INGRESS=$ingress is not nginx or traefik" ;;
+esac
 if [[ -n "${EXTRA_VALUES:-}" && ! -f "${EXTRA_VALUES}" ]]; then
   problem "EXTRA_VALUES=$EXTRA_VALUES does not exist"
 fi
@@ -93,8 +104,13 @@ else
 fi
 kc get clusterissuer "$issuer" >/dev/null 2>&1 \
   || problem "cert-manager ClusterIssuer '$issuer' not found (install cert-manager and create it, or set CLUSTER_ISSUER)"
-kc get ingressclass nginx >/dev/null 2>&1 \
-  || problem "IngressClass nginx not found: install ingress-nginx (k3s: start the server with --disable traefik)"
+if [[ "$ingress" == traefik ]]; then
+  kc get ingressclass traefik >/dev/null 2>&1 \
+    || problem "IngressClass traefik not found: k3s installs it unless started with --disable traefik (or use INGRESS=nginx with ingress-nginx)"
+else
+  kc get ingressclass nginx >/dev/null 2>&1 \
+    || problem "IngressClass nginx not found: install ingress-nginx (k3s: start the server with --disable traefik), or use k3s' bundled Traefik with INGRESS=traefik"
+fi
 kc get apiservice v1beta1.metrics.k8s.io >/dev/null 2>&1 \
   || echo "deploy-prod: warning: no metrics API (metrics-server); the HPAs will not scale" >&2
 
@@ -106,10 +122,13 @@ fi
 
 # --- install or upgrade -----------------------------------------------------------------------------
 values=(--values "$chart/values-prod.yaml")
+if [[ "$ingress" == traefik ]]; then
+  values+=(--values "$chart/values-traefik.yaml")
+fi
 if [[ -n "${EXTRA_VALUES:-}" ]]; then
   values+=(--values "$EXTRA_VALUES")
 fi
-echo "deploy-prod: helm upgrade --install $release in $namespace (dashboard https://$dashboard_host)" >&2
+echo "deploy-prod: helm upgrade --install $release in $namespace (dashboard https://$dashboard_host, ingress $ingress)" >&2
 # --atomic: a failed upgrade (e.g. failed migrations, pods not ready in time) is rolled back.
 helm "${helm_context[@]}" upgrade --install "$release" "$chart" \
   --namespace "$namespace" \

@@ -37,6 +37,17 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
+def env_labels(name: str, default: str = "") -> dict[str, str]:
+    """A comma list of Kubernetes labels, "key=value,key=value"; anything else stops startup."""
+    labels = {}
+    for item in env_list(name, default):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ImproperlyConfigured(f"{name}: {item!r} is not key=value (e.g. app.kubernetes.io/name=traefik).")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
@@ -209,6 +220,13 @@ SPECTACULAR_SETTINGS = {
 STORE_BASE_DOMAIN = env("STORE_BASE_DOMAIN", "stores.local.dev")
 STORE_URL_SCHEME = env("STORE_URL_SCHEME", "https")
 STORE_INGRESS_CLASS = env("STORE_INGRESS_CLASS", "nginx")
+# What a store's NetworkPolicies admit to its web pod: the ingress controller's namespaces (by name)
+# and, to narrow them, its pods' labels; e.g. k3s' bundled Traefik: kube-system with
+# app.kubernetes.io/name=traefik.
+STORE_INGRESS_NAMESPACES = env_list("STORE_INGRESS_NAMESPACES", "ingress-nginx")
+if not STORE_INGRESS_NAMESPACES:
+    raise ImproperlyConfigured("STORE_INGRESS_NAMESPACES is empty: name the ingress controller's namespace(s).")
+STORE_INGRESS_POD_LABELS = env_labels("STORE_INGRESS_POD_LABELS")
 STORE_TLS_CLUSTER_ISSUER = env("STORE_TLS_CLUSTER_ISSUER")
 STORE_CHARTS_DIR = Path(env("STORE_CHARTS_DIR", str(BASE_DIR / "charts")))
 # Extra values files per engine (comma list of paths), e.g. to point a chart at a local image.

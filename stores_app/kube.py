@@ -277,7 +277,7 @@ class KubeGateway:
 
     # --- readiness --------------------------------------------------------------
     def readiness(self, namespace: str, release: str) -> Readiness:
-        """Every Deployment/StatefulSet of the release available and every Job complete."""
+        """Every Deployment/StatefulSet of the release available and every Job it installed complete."""
         selector = f"app.kubernetes.io/instance={release}"
         doing = f"read workloads in {namespace}"
         deployments = self._call(doing, self.apps.list_namespaced_deployment, namespace, label_selector=selector).items
@@ -285,6 +285,8 @@ class KubeGateway:
             doing, self.apps.list_namespaced_stateful_set, namespace, label_selector=selector
         ).items
         jobs = self._call(doing, self.batch.list_namespaced_job, namespace, label_selector=selector).items
+        # A store's CronJobs start Jobs of their own (background work): not part of being ready.
+        jobs = [j for j in jobs if not any(ref.kind == "CronJob" for ref in j.metadata.owner_references or [])]
         waiting: list[str] = []
         failed: list[str] = []
         for d in deployments:

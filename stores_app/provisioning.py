@@ -116,6 +116,13 @@ def chart_values(store: Store) -> dict:
                 "clusterIssuer": settings.STORE_TLS_CLUSTER_ISSUER,
             },
         },
+        # The store's NetworkPolicies admit the ingress controller that serves its class, and only it.
+        "networkPolicy": {
+            "ingressController": {
+                "namespaces": settings.STORE_INGRESS_NAMESPACES,
+                "podLabels": settings.STORE_INGRESS_POD_LABELS,
+            }
+        },
     }
     return _merge(_extra_values(store.engine), values)
 

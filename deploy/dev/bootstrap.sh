@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what development and the tests need on a Debian/Ubuntu machine, idempotently:
-# Postgres, Redis, Chromium and supervisord from Debian packages, and the Python virtualenv from
+# Postgres, Redis, Chromium, supervisord and PHP (CLI) from Debian packages, and the Python virtualenv from
 # requirements.txt (reinstalled only when requirements.txt changes). With SIMCLUSTER_REAL_NODE=1
 # also what the simulated cluster's real node runs on (containerd, runc, CNI plugins, ...).
 # `bootstrap.sh --images` installs only what building and trying container images takes (podman with
@@ -30,6 +30,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v chromium >/dev/null || need+=(chromium)
 command -v supervisord >/dev/null || need+=(supervisor)  # restarts make up's processes
+command -v php >/dev/null || need+=(php-cli)  # WordPress' HTTP API in tests/charts/test_woocommerce_http.py
+[[ -x /usr/bin/time ]] || need+=(time)  # GNU time measures the Medusa setup in tests/charts/test_medusa_native.py
 if [[ "${SIMCLUSTER_REAL_NODE:-0}" == 1 ]]; then
   # deploy/simcluster/realnode.sh: the container runtime, the CNI bridge, kube-proxy's iptables and
   # conntrack, the pause and toolbox images' static binaries, and its volume-permissions watcher.

@@ -44,6 +44,8 @@ def render(chart: Path, *values: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+# The long-running workloads of a store (replaced on upgrades), as opposed to Jobs and test pods.
+WORKLOADS = ("Deployment", "StatefulSet")
 # Where each kind of object keeps the spec of the pods it makes.
 POD_SPEC_PATHS = {
     "Pod": ("spec",),
@@ -72,6 +74,119 @@ def every_pod_spec(objects: list[dict]) -> dict[str, dict]:
     return specs
 
 
+def every_pod(objects: list[dict]) -> dict[str, tuple[dict, dict]]:
+    """Every pod the objects make, by its app.kubernetes.io/component label: (labels, spec)."""
+    pods = {}
+    for where, spec in every_pod_spec(objects).items():
+        kind, name = where.split("/", 1)
+        (obj,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+        path = POD_SPEC_PATHS[kind][:-1]
+        meta = obj
+        for key in path:
+            meta = meta[key]
+        labels = meta["metadata"]["labels"]
+        component = labels["app.kubernetes.io/component"]
+        assert component not in pods, f"two kinds of pod are {component}"
+        pods[component] = (labels, spec)
+    return pods
+
+
+# The reference budget of one store (README "The store charts").
+REFERENCE_BUDGET = {"requests.cpu": "100m", "limits.cpu": "500m", "requests.memory": "512Mi", "limits.memory": "2Gi"}
+
+
+def limit_range_default_pod(objects: list[dict]) -> dict:
+    """A pod of one container that states no resources (a debug pod), as the rendered LimitRange
+    completes it."""
+    (limit_range,) = [obj for obj in objects if obj["kind"] == "LimitRange"]
+    (container,) = [item for item in limit_range["spec"]["limits"] if item["type"] == "Container"]
+    resources = {"requests": container["defaultRequest"], "limits": container["default"]}
+    return {"containers": [{"name": "debug", "resources": resources}]}
+
+
+def spare_room(specs: Iterable[dict]) -> dict[str, Decimal]:
+    """The headroom a quota keeps beside all of a store's pods: per resource, the most any one of
+    these (workload) pods counts. That is room for one pod more: a replacement created while its
+    predecessor still counts (terminating, or not yet released by the quota controller), or a
+    debug pod."""
+    usages = [pod_usage(spec) for spec in specs]
+    return {key: max(usage[key] for usage in usages) for key in BUDGET}
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Values as helm merges a values file over the chart's defaults (maps merge, the rest replaces)."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+# --- network policies, read the way the API server's NetworkPolicy semantics read them ----------
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a label selector (matchLabels and matchExpressions) selects these labels."""
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+        present = key in labels
+        if {
+            "In": present and labels.get(key) in values,
+            "NotIn": not present or labels[key] not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[operator] is False:
+            return False
+    return True
+
+
+def _peer(peer: dict, names: dict[str, dict]) -> str:
+    """A short name for a rule's peer: one of ``names`` (peer dicts by name), "namespace" (any pod
+    of the store's namespace) or "ipBlock <cidr>"."""
+    if peer == {"podSelector": {}}:
+        return "namespace"
+    if "ipBlock" in peer:
+        return f"ipBlock {peer['ipBlock']['cidr']}"
+    for name, known in names.items():
+        if peer == known:
+            return name
+    raise AssertionError(f"a peer none of the store's documented paths names: {peer}")
+
+
+def peer_names(values: dict) -> dict[str, dict]:
+    """The peers outside the namespace that a chart's policies name, as rendered from these
+    (merged) values: "dns" (the cluster DNS) and "controller" (the ingress controller)."""
+    np = values["networkPolicy"]
+    namespaces = {
+        "key": "kubernetes.io/metadata.name",
+        "operator": "In",
+        "values": np["ingressController"]["namespaces"],
+    }
+    controller: dict = {"namespaceSelector": {"matchExpressions": [namespaces]}}
+    if np["ingressController"].get("podLabels"):
+        controller["podSelector"] = {"matchLabels": np["ingressController"]["podLabels"]}
+    dns = {"namespaceSelector": np["dns"]["namespaceSelector"], "podSelector": np["dns"]["podSelector"]}
+    return {"dns": dns, "controller": controller}
+
+
+def reachable(objects: list[dict], labels: dict, direction: str, names: dict[str, dict]) -> set[str]:
+    """What the rendered NetworkPolicies let a pod with these labels reach ("egress") or be reached
+    from ("ingress"), as "<peer>" or "<peer>:<port>"; "anywhere:<port>" for a rule without peers.
+    Empty: nothing (a pod selected by a default deny and no rule)."""
+    found = set()
+    for policy in (obj for obj in objects if obj["kind"] == "NetworkPolicy"):
+        spec = policy["spec"]
+        if direction.capitalize() not in spec["policyTypes"] or not selects(spec["podSelector"], labels):
+            continue
+        for rule in spec.get(direction, []):
+            peers = [_peer(peer, names) for peer in rule.get("to" if direction == "egress" else "from", [])]
+            ports = sorted({str(port["port"]) for port in rule.get("ports", [])})
+            for peer in peers or ["anywhere"]:
+                found |= {f"{peer}:{port}" for port in ports} if ports else {peer}
+    return found
+
+
 def container_amount(container: dict, key: str) -> Decimal:
     """A container's request or limit for a quota key such as "limits.memory"; every container must state it."""
     kind, resource = key.split(".")
@@ -98,13 +213,18 @@ def sum_usage(specs: Iterable[dict]) -> dict[str, Decimal]:
 
 
 def check_fits_rendered_quota(objects: list[dict], specs: Iterable[dict], claims: int) -> dict:
-    """The pods of these specs at once, and the chart's claims (exactly ``claims`` of them), within
-    the rendered ResourceQuota; returns the quota's hard limits."""
+    """The pods of these specs at once, plus room for one more of the largest workload pod (which
+    also holds a pod at the LimitRange's defaults), and the chart's claims (exactly ``claims`` of
+    them), within the rendered ResourceQuota; returns the quota's hard limits."""
     (quota,) = [obj for obj in objects if obj["kind"] == "ResourceQuota"]
     hard = quota["spec"]["hard"]
-    used = sum_usage(specs)
+    workloads = [spec for where, spec in every_pod_spec(objects).items() if where.split("/")[0] in WORKLOADS]
+    spare = spare_room(workloads)
+    debug = pod_usage(limit_range_default_pod(objects))
+    assert all(debug[key] <= spare[key] for key in BUDGET), (debug, spare)
+    pods = sum_usage(specs)
     for key in BUDGET:
-        assert used[key] <= parse_quantity(hard[key]), (key, used[key], hard[key])
+        assert pods[key] + spare[key] <= parse_quantity(hard[key]), (key, pods[key], spare[key], hard[key])
     found = [obj for obj in objects if obj["kind"] == "PersistentVolumeClaim"]
     found += [claim for obj in objects for claim in obj.get("spec", {}).get("volumeClaimTemplates", [])]
     storage = sum(parse_quantity(claim["spec"]["resources"]["requests"]["storage"]) for claim in found)
@@ -197,8 +317,7 @@ class Engine:
 
 
 class InstalledStore:
-    """One store of an engine installed the way the orchestrator installs it, and what the tests
-    learned about it (its volumes)."""
+    """One store of an engine installed the way the orchestrator installs it."""
 
     def __init__(self, cluster, api_client, engine: Engine):
         suffix = secrets.token_hex(3)
@@ -214,7 +333,7 @@ class InstalledStore:
         self.fullname = f"{self.release}-{self.engine}"
         self.secret = f"store-{suffix}-credentials"
         self.host = f"{engine.short}-{suffix}.stores.local.dev"
-        self.volumes: set[str] = set()
+        self.torn_down = False
 
     @classmethod
     @contextmanager
@@ -279,15 +398,32 @@ class InstalledStore:
         )
 
     def tear_down(self) -> None:
+        """Uninstalls the release and deletes the namespace. A failed uninstall fails the test (after
+        the namespace is deleted anyway, so nothing is left); a release already gone is fine."""
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
-        self.helm("uninstall", self.release, "--wait", "--timeout", "3m", check=False)
+        if self.torn_down:
+            return
+        self.torn_down = True
+        uninstall = self.helm("uninstall", self.release, "--wait", "--timeout", "3m", check=False)
         try:
             client.CoreV1Api(self.api_client).delete_namespace(self.namespace)
         except ApiException as exc:
             if exc.status != 404:
                 raise
+        gone = "release: not found" in uninstall.stderr
+        assert uninstall.returncode == 0 or gone, f"helm uninstall failed: {uninstall.stdout}{uninstall.stderr}"
+
+    def admitted(self, manifest: dict) -> dict:
+        """The spec of a pod as the API server would admit it into the store's namespace now (Pod
+        Security, LimitRange defaults, the quota), without creating it (a server-side dry run)."""
+        result = self.cluster.run(
+            self.cluster.kubectl, "create", "--dry-run=server", "-o", "json",
+            "--namespace", self.namespace, "-f", "-", input=json.dumps(manifest), check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, f"{manifest['metadata']['name']} would not be admitted: {result.stderr}"
+        return json.loads(result.stdout)["spec"]
 
 
 def check_setup_succeeded(store: InstalledStore, revision: int) -> None:
@@ -329,35 +465,63 @@ def check_pods_restricted(store: InstalledStore, components: set[str]) -> dict[s
     return by_component
 
 
+# A pod that states no resources, as someone debugging a store would start one.
+DEBUG_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "debug"},
+    "spec": {
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "debug", "image": "docker.io/library/busybox:1.37", "command": ["sleep", "3600"],
+            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        }],
+    },
+}  # fmt: skip
+
+
+def cron_pods(store: InstalledStore) -> list[dict]:
+    """A pod of each of the store's CronJobs, as a run would create it."""
+    return [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{cron['metadata']['name']}-run"},
+         "spec": cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]}
+        for cron in store.get("cronjobs")
+    ]  # fmt: skip
+
+
 def check_pods_fit_quota(store: InstalledStore, min_pods: int) -> None:
-    """Every pod of the store at once (at least ``min_pods``), as the API admitted them (LimitRange
-    defaults applied), plus the helm test pod as the API would admit it, within the quota the API holds."""
+    """Every pod of the store at once (at least ``min_pods``), as the API admitted them, plus what
+    could start any moment, each as the API would admit it now (the helm test pod, a run of each
+    CronJob), plus the room for one more of the largest workload pod (a replacement while its
+    predecessor still counts, or a debug pod, which is checked to be admitted and no larger): all
+    within the quota the API holds."""
     (quota,) = store.get("resourcequota")
-    pods = {pod["metadata"]["name"]: pod["spec"] for pod in store.get("pods")}
+    pods = {pod["metadata"]["name"]: pod for pod in store.get("pods")}
+    workloads = [pod["spec"] for pod in pods.values() if pod["metadata"]["labels"].get("app.kubernetes.io/component")
+                 in {"wordpress", "mariadb", "server", "postgres", "redis"}]  # fmt: skip
+    specs = [pod["spec"] for pod in pods.values()]
     hooks = store.helm("get", "hooks", store.release).stdout
     (test_pod,) = [doc for doc in yaml.safe_load_all(hooks) if doc and doc["kind"] == "Pod"]
-    admitted = store.cluster.run(
-        store.cluster.kubectl, "create", "--dry-run=server", "-o", "json",
-        "--namespace", store.namespace, "-f", "-", input=json.dumps(test_pod),
-    )  # fmt: skip
-    pods[test_pod["metadata"]["name"]] = json.loads(admitted.stdout)["spec"]
-    assert len(pods) >= min_pods, sorted(pods)
-    used = sum_usage(pods.values())
+    specs += [store.admitted(manifest) for manifest in [test_pod, *cron_pods(store)]]
+    assert len(specs) >= min_pods, sorted(pods)
+    spare = spare_room(workloads)
+    debug = pod_usage(store.admitted(DEBUG_POD))
+    assert all(debug[key] <= spare[key] for key in BUDGET), (debug, spare)
+    used = sum_usage(specs)
     for key in BUDGET:
-        assert used[key] <= parse_quantity(quota["spec"]["hard"][key]), (key, used[key], quota["spec"]["hard"])
+        assert used[key] + spare[key] <= parse_quantity(quota["spec"]["hard"][key]), (key, used[key], spare[key])
         assert parse_quantity(quota["status"]["used"][key]) <= parse_quantity(quota["status"]["hard"][key])
     assert len(store.get("pvc")) <= int(quota["spec"]["hard"]["persistentvolumeclaims"])
 
 
-def check_labels_and_record_volumes(store: InstalledStore, objects: list[dict], volumes: int) -> None:
-    """The store labels on every one of these objects; the store's claims are bound to ``volumes``
-    volumes, remembered to prove later that tearing down releases them."""
+def check_labels_and_volumes(store: InstalledStore, objects: list[dict], volumes: int) -> None:
+    """The store labels on every one of these objects; the store's claims are bound to ``volumes`` volumes."""
     for obj in objects:
         check_store_labels(obj, store.store_id, store.engine)
-    for claim in store.get("pvc"):
+    claims = store.get("pvc")
+    assert len({claim["spec"]["volumeName"] for claim in claims}) == volumes
+    for claim in claims:
         assert claim["status"]["phase"] == "Bound", claim["metadata"]["name"]
-        store.volumes.add(claim["spec"]["volumeName"])
-    assert len(store.volumes) == volumes
 
 
 def check_helm_test_passes(store: InstalledStore) -> None:
@@ -368,19 +532,21 @@ def check_helm_test_passes(store: InstalledStore) -> None:
     assert "test-order" in result.stdout and "Succeeded" in result.stdout, result.stdout
 
 
-def check_teardown_leaves_nothing(store: InstalledStore) -> None:
-    """Uninstalls the store, deletes its namespace and waits up to 60 s for every PV, PVC and
-    Secret of it to go."""
+def check_teardown_leaves_nothing(store: InstalledStore, volumes: int) -> None:
+    """Notes the store's ``volumes`` bound volumes, uninstalls the store (a failed uninstall fails),
+    deletes its namespace and waits up to 60 s for every PV, PVC and Secret of it to go."""
     from kubernetes import client
 
-    assert store.volumes, "the labels test records the store's volumes first"
+    claims = store.get("pvc")
+    bound = {claim["spec"]["volumeName"] for claim in claims if claim["status"]["phase"] == "Bound"}
+    assert len(bound) == volumes, claims
     store.tear_down()
     core = client.CoreV1Api(store.api_client)
     namespace = store.namespace
 
     def leftovers() -> list[str]:
         found = [f"pv/{pv.metadata.name}" for pv in core.list_persistent_volume().items
-                 if pv.metadata.name in store.volumes
+                 if pv.metadata.name in bound
                  or (pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace)]  # fmt: skip
         found += [
             f"pvc/{claim.metadata.name}" for claim in core.list_namespaced_persistent_volume_claim(namespace).items
@@ -392,3 +558,40 @@ def check_teardown_leaves_nothing(store: InstalledStore) -> None:
     while (left := leftovers()) and time.monotonic() < deadline:
         time.sleep(2)
     assert not left, f"left behind after 60 s: {left}"
+
+
+def check_upgrade_rolls_every_workload(store: InstalledStore, images: dict[str, str]) -> None:
+    """``helm upgrade`` to new image tags (``images``: value path -> tag) with the quota in force:
+    the release reaches revision 2, its setup Job for revision 2 succeeds, every Deployment and
+    StatefulSet rolls all its pods to the new template, and the new pods run the new images."""
+    before = {f"{w['kind']}/{w['metadata']['name']}": w["metadata"]["generation"]
+              for w in store.get("deployments") + store.get("statefulsets")}  # fmt: skip
+    sets = [arg for path, tag in images.items() for arg in ("--set-string", f"{path}={tag}")]
+    upgrade = store.helm(
+        "upgrade", store.release, str(store.chart), "--reuse-values", *sets,
+        "--wait", "--wait-for-jobs", "--timeout", "5m", check=False,
+    )  # fmt: skip
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    status = store.status()
+    assert (status["info"]["status"], status["version"]) == ("deployed", 2)
+    check_setup_succeeded(store, 2)
+    for workload in store.get("deployments") + store.get("statefulsets"):
+        where = f"{workload['kind']}/{workload['metadata']['name']}"
+        spec, st = workload["spec"], workload["status"]
+        assert workload["metadata"]["generation"] > before[where], f"{where} was not changed by the upgrade"
+        assert st["observedGeneration"] == workload["metadata"]["generation"], where
+        assert st.get("updatedReplicas") == st.get("readyReplicas") == spec["replicas"], (where, st)
+        if workload["kind"] == "StatefulSet":
+            assert st["currentRevision"] == st["updateRevision"], (where, st)
+    new_images = set(images.values())
+    for pod in store.get("pods"):
+        if pod["metadata"].get("deletionTimestamp") or pod["status"]["phase"] != "Running":
+            continue
+        tags = {container["image"].rsplit(":", 1)[1] for container in pod["spec"]["containers"]}
+        assert tags <= new_images, (pod["metadata"]["name"], tags)
+    # A replacement may be refused for a moment while its predecessor still counts against the
+    # quota (the quota controller releases it shortly after deletion); the controller retries, and
+    # the rollout above completed all the same. Shown, not failed: how often depends on timing.
+    refused = [event["message"] for event in store.get("events") if "exceeded quota" in event.get("message", "")]
+    if refused:
+        print(f"\n{len(refused)} momentary quota refusal(s) during the rollout, retried: {refused[0]}")

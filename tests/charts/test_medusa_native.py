@@ -8,6 +8,8 @@ loopback port, then ``charts/medusa/files/place-order.mjs`` — the very script 
 ``helm test`` hook. The server's init container (``setup-store.sh --wait``) is checked to hold
 until the setup is done. When run as root, the setup script and the server run as an unprivileged user
 that cannot write to the application directory, as under the chart's read-only root filesystem.
+The first setup run is measured (CPU time and peak memory, with GNU time) and checked against the
+chart's setup Job resources and deadline, which were sized from it.
 
 Slow (a few minutes, most of it npm); it needs the services of ``deploy/dev/services.sh start``.
 """
@@ -25,16 +27,20 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 import redis
+import yaml
+from kubernetes.utils import parse_quantity
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = REPO_ROOT / "deploy" / "images" / "medusa"
 ORDER_SCRIPT = REPO_ROOT / "charts" / "medusa" / "files" / "place-order.mjs"
+CHART_VALUES = REPO_ROOT / "charts" / "medusa" / "values.yaml"
 # What the Dockerfile's build stage copies (its .dockerignore keeps node_modules and .medusa out).
 BUILD_CONTEXT = ["package.json", "package-lock.json", "tsconfig.json", "medusa-config.ts", "src"]
 # The server's user in the chart is non-root; nobody stands in for it here.
@@ -178,12 +184,34 @@ def _wait_for_health(url: str, server: subprocess.Popen, log: Path, timeout: flo
     pytest.fail(f"{url}/health did not answer in {timeout}s:\n{_tail(log.read_text())}")
 
 
+def _check_setup_sizing(usage: Path) -> None:
+    """The chart's setup Job is sized from this very run (GNU time's output in ``usage``): its
+    memory limit holds the measured peak with room to spare, and its deadline covers the measured
+    CPU time at the Job's CPU request (a node too busy to give more) plus the wait for Postgres,
+    twice. Prints the figures."""
+    elapsed, user, system, peak_kib = usage.read_text().split()[-4:]
+    cpu_seconds, peak = float(user) + float(system), int(peak_kib) * 1024
+    setup = yaml.safe_load(CHART_VALUES.read_text())["setup"]
+    request_cpu = parse_quantity(setup["resources"]["requests"]["cpu"])
+    worst_case = float(Decimal(str(cpu_seconds)) / request_cpu) + setup["databaseWaitSeconds"]
+    print(
+        f"\nmedusa first setup: {cpu_seconds:.1f} CPU-s, peak {peak / 2**20:.0f} MiB, {float(elapsed):.1f} s here; "
+        f"at the {setup['resources']['requests']['cpu']} request plus the Postgres wait: {worst_case:.0f} s "
+        f"(deadline {setup['activeDeadlineSeconds']} s)"
+    )
+    assert peak <= parse_quantity(setup["resources"]["limits"]["memory"]) * Decimal("0.8"), peak
+    assert 2 * worst_case <= setup["activeDeadlineSeconds"], worst_case
+
+
 def test_medusa_store_takes_an_order(server_dir: Path, store_env: dict[str, str]) -> None:
     setup = [*_as_store_user(), "sh", str(server_dir / "setup-store.sh")]
     # What the server's init container runs: it must hold the server back until setup is done.
     waiter = subprocess.Popen([*setup, "--wait"], cwd=server_dir, env=store_env, stdout=subprocess.PIPE, text=True)
-    _timed("setup (migrations, admin, seed)", setup, cwd=server_dir, env=store_env)
+    usage = server_dir.parent / "setup-usage.txt"
+    measured = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(usage), *setup]
+    _timed("setup (migrations, admin, seed)", measured, cwd=server_dir, env=store_env)
     assert waiter.wait(timeout=60) == 0, "setup-store.sh --wait did not see the finished setup"
+    _check_setup_sizing(usage)
     # The setup Job runs again on every upgrade and after a partial failure: it must converge.
     _timed("setup again (idempotent)", setup, cwd=server_dir, env=store_env)
 

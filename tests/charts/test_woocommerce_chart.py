@@ -33,6 +33,11 @@ from tests.charts import CHARTS_DIR, store_chart
 CHART = CHARTS_DIR / "woocommerce"
 DEFAULT_VALUES = CHART / "ci" / "default-values.yaml"
 TLS_VALUES = CHART / "ci" / "tls-values.yaml"
+GUARDRAILS_OFF_VALUES = CHART / "ci" / "guardrails-off-values.yaml"
+LOCKED_DOWN_VALUES = CHART / "ci" / "locked-down-values.yaml"
+TRAEFIK_VALUES = CHART / "ci" / "traefik-values.yaml"
+STORE_HTTP = CHART / "files" / "store-http.php"
+POD_COMPONENTS = {"wordpress", "mariadb", "setup", "cron", "test"}
 # The keys the orchestrator writes: the chart must read exactly these.
 SECRET_KEYS = tuple(ORCHESTRATOR_SECRET_KEYS["woocommerce"])
 render = partial(store_chart.render, CHART)
@@ -42,14 +47,16 @@ render = partial(store_chart.render, CHART)
 
 
 def pod_specs(objects: list[dict]) -> dict[str, dict]:
-    """Every pod the objects would run, by owner name: workload templates and bare pods."""
-    specs = {}
-    for obj in objects:
-        if obj["kind"] == "Pod":
-            specs[obj["metadata"]["name"]] = obj["spec"]
-        elif obj["kind"] in ("Deployment", "StatefulSet", "Job"):
-            specs[obj["metadata"]["name"]] = obj["spec"]["template"]["spec"]
-    return specs
+    """Every pod the objects would run, by component: workloads, Jobs, the CronJob, the test pod."""
+    return {component: spec for component, (_, spec) in store_chart.every_pod(objects).items()}
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+def containers(spec: dict) -> list[dict]:
+    return spec["containers"] + (spec.get("initContainers") or [])
 
 
 # --- rendered templates -------------------------------------------------------------------
@@ -64,33 +71,37 @@ def test_every_rendered_object_carries_the_store_labels():
         for claim in obj.get("spec", {}).get("volumeClaimTemplates", []):
             for label in store_chart.STORE_LABELS + store_chart.STANDARD_LABELS:
                 assert label in claim["metadata"]["labels"], f"{where} claim lacks {label}"
-        template_labels = obj.get("spec", {}).get("template", {}).get("metadata", {}).get("labels")
-        if template_labels is not None:
-            for label in store_chart.STORE_LABELS + store_chart.STANDARD_LABELS:
-                assert label in template_labels, f"{where} pod template lacks {label}"
+    for component, (labels, _) in store_chart.every_pod(render(DEFAULT_VALUES)).items():
+        for label in store_chart.STORE_LABELS + store_chart.STANDARD_LABELS:
+            assert label in labels, f"{component} pods lack {label}"
 
 
 @pytest.mark.parametrize("values", [DEFAULT_VALUES, TLS_VALUES], ids=["default", "tls"])
 def test_every_pod_is_restricted(values: Path):
     specs = pod_specs(render(values))
-    assert len(specs) == 4, sorted(specs)  # wordpress, mariadb, setup job, helm test
+    assert set(specs) == POD_COMPONENTS, sorted(specs)
     for name, spec in specs.items():
         store_chart.check_restricted(name, spec)
 
 
-def test_all_pods_at_once_fit_the_default_quota():
+def test_all_pods_at_once_and_one_more_fit_the_default_quota():
+    """WordPress, MariaDB, a setup Job, a cron run, the helm test pod, all at once, and room for one
+    more of the largest workload pod (a replacement while its predecessor terminates, a debug pod):
+    nothing the store runs is refused by its own quota."""
     objects = render(DEFAULT_VALUES)
     store_chart.check_fits_rendered_quota(objects, pod_specs(objects).values(), claims=2)
 
 
-def test_the_reference_budget_is_the_default_quota():
+def test_what_runs_all_the_time_keeps_to_the_reference_budget():
+    """WordPress, MariaDB and a cron run fit the reference budget; the quota's excess over it is
+    only the room for what runs now and then (values.yaml's table)."""
     objects = render(DEFAULT_VALUES)
+    pods = pod_specs(objects)
+    steady = store_chart.sum_usage(pods[component] for component in ("wordpress", "mariadb", "cron"))
+    for key, amount in store_chart.REFERENCE_BUDGET.items():
+        assert steady[key] <= parse_quantity(amount), (key, steady[key])
     (quota,) = [obj for obj in objects if obj["kind"] == "ResourceQuota"]
     hard = {key: parse_quantity(value) for key, value in quota["spec"]["hard"].items()}
-    assert hard["requests.cpu"] == parse_quantity("100m")
-    assert hard["limits.cpu"] == parse_quantity("500m")
-    assert hard["requests.memory"] == parse_quantity("512Mi")
-    assert hard["limits.memory"] == parse_quantity("2Gi")
     assert hard["requests.storage"] == parse_quantity("10Gi")
     assert hard["persistentvolumeclaims"] == 5
 
@@ -101,7 +112,7 @@ def test_setup_is_a_plain_job_named_per_revision():
     assert job["metadata"]["name"] == "shop-woocommerce-setup-1"  # .Release.Revision is 1 here
     assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "setup"
     assert "helm.sh/hook" not in (job["metadata"].get("annotations") or {})
-    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = env_of(job["spec"]["template"]["spec"]["containers"][0])
     assert env["ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
         "name": "myshop-credentials",
         "key": "admin-password",
@@ -114,7 +125,7 @@ def test_credentials_come_only_from_the_existing_secret():
     assert not [obj for obj in objects if obj["kind"] == "Secret"], "the chart must not create Secrets"
     referenced = set()
     for spec in pod_specs(objects).values():
-        for container in spec["containers"] + (spec.get("initContainers") or []):
+        for container in containers(spec):
             for env in container.get("env", []):
                 name = env["name"]
                 if "PASSWORD" in name or name.endswith(("_KEY", "_SALT")):
@@ -141,32 +152,136 @@ def test_notes_print_store_and_admin_urls(tmp_path: Path):
 
 
 def test_guard_rails_can_be_switched_off():
-    kinds = {obj["kind"] for obj in render(CHART / "ci" / "guardrails-off-values.yaml")}
+    kinds = {obj["kind"] for obj in render(GUARDRAILS_OFF_VALUES)}
     assert not kinds & {"ResourceQuota", "LimitRange", "NetworkPolicy"}
     kinds = {obj["kind"] for obj in render(DEFAULT_VALUES)}
     assert {"ResourceQuota", "LimitRange", "NetworkPolicy"} <= kinds
 
 
-def test_network_policies_deny_by_default_and_open_only_what_the_store_needs():
-    policies = {
-        obj["metadata"]["name"].removeprefix("shop-woocommerce-"): obj["spec"]
-        for obj in render(DEFAULT_VALUES)
-        if obj["kind"] == "NetworkPolicy"
+# --- background work ---------------------------------------------------------------------
+
+
+def test_a_cronjob_runs_wp_cron_and_the_action_scheduler_instead_of_page_loads():
+    objects = render(DEFAULT_VALUES)
+    (cron,) = [obj for obj in objects if obj["kind"] == "CronJob"]
+    spec = cron["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (1, 2)
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0
+    # A run ends before the next one is due (*/5: every 300 s), so runs never queue up.
+    assert spec["schedule"] == "*/5 * * * *" and job["activeDeadlineSeconds"] < 300
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["sh", "/scripts/cron.sh"]
+    assert container["image"] == yaml.safe_load((CHART / "values.yaml").read_text())["setup"]["image"]["repository"] + (
+        ":cli-2.12.0-php8.3"
+    )
+    # wp-cli needs WordPress core (copied from the WordPress image, without its wp-content) and
+    # the store's wp-content volume, which is ReadWriteOnce: the run shares WordPress' node.
+    (init,) = pod["initContainers"]
+    assert init["image"].startswith("docker.io/library/wordpress:") and "--exclude=./wp-content" in init["command"][2]
+    assert {"name": "wp-content", "persistentVolumeClaim": {"claimName": "shop-woocommerce-wp-content"}} in pod[
+        "volumes"
+    ]
+    affinity = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert affinity["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "wordpress"
+    assert {"name": "scripts", "mountPath": "/scripts", "readOnly": True} in container["volumeMounts"]
+    scripts = next(obj for obj in objects if obj["metadata"]["name"] == "shop-woocommerce-scripts")
+    assert scripts["data"]["cron.sh"].strip() == (CHART / "files" / "cron.sh").read_text().strip()
+
+
+@pytest.mark.parametrize(
+    ("values", "cron"), [(DEFAULT_VALUES, True), (GUARDRAILS_OFF_VALUES, False)], ids=["on", "off"]
+)
+def test_wordpress_leaves_wp_cron_to_the_cronjob_only_when_there_is_one(values: Path, cron: bool):
+    objects = render(values)
+    assert bool([obj for obj in objects if obj["kind"] == "CronJob"]) is cron
+    for component, spec in pod_specs(objects).items():
+        for container in spec["containers"]:
+            extra = env_of(container).get("WORDPRESS_CONFIG_EXTRA")
+            if extra:
+                assert ("define('DISABLE_WP_CRON', true);" in extra["value"]) is cron, component
+
+
+# --- egress and loopback --------------------------------------------------------------------
+
+
+def test_every_pod_that_runs_wordpress_code_loads_the_store_http_rules():
+    """wp-config.php requires files/store-http.php: every pod with WordPress' configuration
+    mounts it there, and says where requests to the store's own URL go: Apache in the same pod
+    for WordPress, the WordPress Service (a Service of this release, port 80) for the jobs."""
+    objects = render(DEFAULT_VALUES)
+    (config_map,) = [obj for obj in objects if obj["metadata"]["name"] == "shop-woocommerce-php"]
+    assert config_map["data"]["store-http.php"].strip() == STORE_HTTP.read_text().strip()
+    services = {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == "Service"}
+    assert [port["port"] for port in services["shop-woocommerce-wordpress"]["spec"]["ports"]] == [80]
+    loopbacks = {}
+    for component, spec in pod_specs(objects).items():
+        (container,) = [c for c in spec["containers"] if "WORDPRESS_CONFIG_EXTRA" in env_of(c)] or [None]
+        if container is None:
+            continue
+        env = env_of(container)
+        assert "require_once '/etc/wordpress-store/store-http.php';" in env["WORDPRESS_CONFIG_EXTRA"]["value"]
+        assert {"name": "store-php", "mountPath": "/etc/wordpress-store", "readOnly": True} in container[
+            "volumeMounts"
+        ], component
+        assert {"name": "store-php", "configMap": {"name": "shop-woocommerce-php"}} in spec["volumes"], component
+        loopbacks[component] = env["STORE_LOOPBACK_URL"]["value"]
+    assert loopbacks == {
+        "wordpress": "http://localhost:8080",
+        "setup": "http://shop-woocommerce-wordpress",
+        "cron": "http://shop-woocommerce-wordpress",
     }
-    deny = policies["default-deny"]
-    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
-    assert "ingress" not in deny and "egress" not in deny
-    controller = policies["ingress-controller"]["ingress"][0]["from"][0]
-    assert controller["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
-    setup = policies["setup-egress"]
-    assert setup["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "setup"
-    assert setup["egress"][0]["ports"] == [{"protocol": "TCP", "port": 443}]
-    assert "10.0.0.0/8" in setup["egress"][0]["to"][0]["ipBlock"]["except"]
-    # Nothing but the setup job may leave the cluster.
-    for name, spec in policies.items():
-        for rule in spec.get("egress", []):
-            if any("ipBlock" in peer for peer in rule.get("to", [])):
-                assert name == "setup-egress", name
+
+
+@pytest.mark.parametrize(("values", "blocked"), [(DEFAULT_VALUES, "false"), (LOCKED_DOWN_VALUES, "true")])
+def test_without_internet_egress_wordpress_refuses_outside_calls_at_once(values: Path, blocked: str):
+    objects = render(values)
+    pods = pod_specs(objects)
+    for component in ("wordpress", "cron"):
+        (container,) = pods[component]["containers"]
+        assert env_of(container)["STORE_HTTP_BLOCK_EXTERNAL"]["value"] == blocked, component
+    # The setup Job has a rule of its own (setupEgress) and is never blocked.
+    assert "STORE_HTTP_BLOCK_EXTERNAL" not in env_of(pods["setup"]["containers"][0])
+    names = {obj["metadata"]["name"] for obj in objects if obj["kind"] == "NetworkPolicy"}
+    assert ("shop-woocommerce-wordpress-egress" in names) is (blocked == "false")
+
+
+INTERNET = "ipBlock 0.0.0.0/0:443"
+# What each pod may reach (egress) and be reached from (ingress): README "What each pod may reach".
+REACH = {
+    "wordpress": ({"namespace", "controller:http"}, {"namespace", "dns:53", INTERNET}),
+    "mariadb": ({"namespace"}, set()),
+    "setup": ({"namespace"}, {"namespace", "dns:53", INTERNET}),
+    "cron": ({"namespace"}, {"namespace", "dns:53", INTERNET}),
+    "test": ({"namespace"}, {"namespace", "dns:53"}),
+}
+
+
+@pytest.mark.parametrize("values", [DEFAULT_VALUES, LOCKED_DOWN_VALUES, TRAEFIK_VALUES], ids=lambda p: p.stem)
+def test_each_pod_reaches_what_it_needs_and_nothing_else(values: Path):
+    objects = render(values)
+    chart_values = yaml.safe_load((CHART / "values.yaml").read_text())
+    chart_values = store_chart.merge(chart_values, yaml.safe_load(values.read_text()))
+    names = store_chart.peer_names(chart_values)
+    locked = not chart_values["networkPolicy"]["wordpressEgress"]["enabled"]
+    pods = store_chart.every_pod(objects)
+    assert set(pods) == set(REACH)
+    for component, (labels, _) in pods.items():
+        ingress, egress = REACH[component]
+        if locked and component in ("wordpress", "cron"):
+            egress = egress - {INTERNET}
+        assert store_chart.reachable(objects, labels, "ingress", names) == ingress, component
+        assert store_chart.reachable(objects, labels, "egress", names) == egress, component
+    # A pod of no component (kubectl run debug) is a client like the others.
+    debug = {"run": "debug"}
+    assert store_chart.reachable(objects, debug, "egress", names) == {"namespace", "dns:53"}
+    for policy in (obj for obj in objects if obj["kind"] == "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule["to"]:
+                if "ipBlock" in peer:
+                    assert "10.0.0.0/8" in peer["ipBlock"]["except"], "no reaching in-cluster addresses"
 
 
 # --- the helm test's order script against a fake Store API --------------------------------
@@ -284,7 +399,8 @@ def test_order_script_fails_without_an_order(fake_store, tmp_path, mode):
 # --- on the cluster ------------------------------------------------------------------------
 
 
-# The fixture installed_store (tests/charts/conftest.py) installs one store of it for these tests.
+# installed_store (read-only checks) and fresh_store (tests that change the store) install stores
+# of this engine: tests/charts/conftest.py.
 STORE_ENGINE = store_chart.Engine(CHART, DEFAULT_VALUES, SECRET_KEYS, short="wc", id_prefix="t")
 
 
@@ -295,7 +411,7 @@ def test_install_reports_deployed(installed_store):
 
 @pytest.mark.cluster
 def test_guard_rails_exist(installed_store):
-    policies = store_chart.check_guard_rails(installed_store, policies=5)
+    policies = store_chart.check_guard_rails(installed_store, policies=6)
     deny = policies[f"{installed_store.fullname}-default-deny"]
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
 
@@ -309,8 +425,9 @@ def test_pods_are_restricted_and_setup_runs_beside_wordpress(installed_store):
 
 @pytest.mark.cluster
 def test_requests_of_every_pod_fit_the_quota(installed_store):
-    """All pods of the store at once: workloads, the finished setup pod and the helm test pod."""
-    store_chart.check_pods_fit_quota(installed_store, min_pods=4)
+    """All pods of the store at once: workloads, the finished setup pod, what may start any moment
+    (helm test pod, a cron run), each admitted by the API, and room for one pod more."""
+    store_chart.check_pods_fit_quota(installed_store, min_pods=5)
 
 
 @pytest.mark.cluster
@@ -319,26 +436,7 @@ def test_every_object_carries_the_store_labels(installed_store):
     released = len(objects)
     objects += installed_store.get("pods,pvc,replicasets,jobs")
     assert len(objects) >= released + 5
-    store_chart.check_labels_and_record_volumes(installed_store, objects, volumes=2)
-
-
-@pytest.mark.cluster
-def test_upgrade_runs_a_new_setup_job_within_the_quota(installed_store):
-    """An upgrade that changes WordPress' configuration replaces the pod (Recreate: the quota
-    has no room for two) and runs setup-2 instead of patching the immutable setup-1 Job."""
-    upgrade = installed_store.helm(
-        "upgrade", installed_store.release, str(CHART), "--reuse-values",
-        "--set", "wordpress.apache.maxRequestWorkers=5",
-        "--wait", "--wait-for-jobs", "--timeout", "5m",
-        check=False,
-    )  # fmt: skip
-    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
-    status = installed_store.status()
-    assert (status["info"]["status"], status["version"]) == ("deployed", 2)
-    store_chart.check_setup_succeeded(installed_store, 2)
-    pods = installed_store.get("pods", "-l", "app.kubernetes.io/component=wordpress")
-    pods = [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")]
-    assert len(pods) == 1 and pods[0]["status"]["phase"] == "Running", pods
+    store_chart.check_labels_and_volumes(installed_store, objects, volumes=2)
 
 
 @pytest.mark.cluster
@@ -349,6 +447,53 @@ def test_helm_test_pod_is_admitted_and_scheduled(installed_store):
 
 
 @pytest.mark.cluster
-def test_uninstall_and_namespace_deletion_leave_nothing(installed_store):
-    """Runs last in this module: it tears the store down."""
-    store_chart.check_teardown_leaves_nothing(installed_store)
+def test_upgrade_rolls_every_workload_within_the_quota(fresh_store):
+    """New WordPress and MariaDB images: the WordPress pod is replaced (Recreate), MariaDB's pod in
+    place, setup-2 runs instead of patching the immutable setup-1 Job, and the namespace's own quota
+    refuses nothing on the way."""
+    store_chart.check_upgrade_rolls_every_workload(
+        fresh_store, {"wordpress.image.tag": "7.1.0-php8.4-apache", "mariadb.image.tag": "11.8.7"}
+    )
+
+
+@pytest.mark.cluster
+def test_a_cron_run_is_admitted_completes_and_leaves_the_store_ready(fresh_store, settings):
+    """A run started from the CronJob is admitted beside every other pod of the store (quota,
+    Pod Security), lands on WordPress' node and is completed by the simulator; a run that has not
+    finished yet does not make the store look unready to the orchestrator."""
+    from stores_app import kube
+
+    store = fresh_store
+    (cron,) = store.get("cronjobs")
+    assert cron["spec"]["schedule"] == "*/5 * * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    run = f"{store.fullname}-cron-now"
+    store.cluster.run(store.cluster.kubectl, "create", "job", run, f"--from=cronjob/{cron['metadata']['name']}",
+                      "--namespace", store.namespace)  # fmt: skip
+    store.cluster.run(store.cluster.kubectl, "wait", "--for=condition=complete", f"job/{run}", "--timeout=120s",
+                      "--namespace", store.namespace)  # fmt: skip
+    (pod,) = store.get("pods", "-l", f"job-name={run}")
+    (wordpress,) = store.get("pods", "-l", "app.kubernetes.io/component=wordpress")
+    assert pod["spec"]["nodeName"] == wordpress["spec"]["nodeName"]
+    store_chart.check_restricted(pod["metadata"]["name"], pod["spec"])
+    store_chart.check_store_labels(pod, store.store_id, "woocommerce")
+
+    # A run that cannot finish (no node matches it) belongs to the CronJob, not to the release.
+    job = json.loads(store.cluster.run(
+        store.cluster.kubectl, "create", "job", f"{run}-stuck", f"--from=cronjob/{cron['metadata']['name']}",
+        "--dry-run=client", "-o", "json", "--namespace", store.namespace,
+    ).stdout)  # fmt: skip
+    job["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/hostname": "no-such-node"}
+    store.cluster.run(store.cluster.kubectl, "create", "-f", "-", "--namespace", store.namespace,
+                      input=json.dumps(job))  # fmt: skip
+    settings.KUBECONFIG = store.cluster.kubeconfig
+    kube.reset_client()
+    try:
+        readiness = kube.KubeGateway().readiness(store.namespace, store.release)
+    finally:
+        kube.reset_client()
+    assert readiness.ready, readiness
+
+
+@pytest.mark.cluster
+def test_uninstall_and_namespace_deletion_leave_nothing(fresh_store):
+    store_chart.check_teardown_leaves_nothing(fresh_store, volumes=2)

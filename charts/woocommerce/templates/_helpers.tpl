@@ -140,7 +140,81 @@ existingSecret only.
     define('FS_METHOD', 'direct');
     define('DISALLOW_FILE_EDIT', true);
     define('WP_AUTO_UPDATE_CORE', false);
+    {{- if .Values.cron.enabled }}
+    define('DISABLE_WP_CRON', true);
+    {{- end }}
+    require_once {{ include "woocommerce.storeHttpPath" . | squote }};
     {{- with .Values.wordpress.configExtra }}
     {{- nindent 4 . }}
     {{- end }}
+{{- end }}
+
+{{/* Where every pod that runs WordPress code finds files/store-http.php (the <fullname>-php ConfigMap). */}}
+{{- define "woocommerce.storeHttpPath" -}}
+/etc/wordpress-store/store-http.php
+{{- end }}
+
+{{/*
+How WordPress code in a pod makes HTTP requests (files/store-http.php): where requests to the
+store's own URL go, and whether everything else is refused at once. Call with
+(dict "ctx" $ "loopback" "http://...").
+*/}}
+{{- define "woocommerce.storeHttpEnv" -}}
+- name: STORE_LOOPBACK_URL
+  value: {{ .loopback | quote }}
+- name: STORE_HTTP_BLOCK_EXTERNAL
+  value: {{ ternary "false" "true" .ctx.Values.networkPolicy.wordpressEgress.enabled | quote }}
+{{- end }}
+
+{{/* The ConfigMap with files/store-http.php, as a volume and as a mount. */}}
+{{- define "woocommerce.storeHttpVolume" -}}
+- name: store-php
+  configMap:
+    name: {{ include "woocommerce.fullname" . }}-php
+{{- end }}
+{{- define "woocommerce.storeHttpMount" -}}
+- name: store-php
+  mountPath: {{ include "woocommerce.storeHttpPath" . | dir }}
+  readOnly: true
+{{- end }}
+
+{{/*
+Init container of the pods that run wp-cli (setup, cron): WP-CLI needs WordPress' files, so it
+takes exactly the core of the WordPress image in use (no download) and its wp-config-docker.php as
+wp-config.php. With "content" true it also adds the image's default themes/plugins where
+wp-content lacks them (existing files are kept), as the WordPress container does on start.
+Call with (dict "ctx" $ "resources" <resources> "content" true|false).
+*/}}
+{{- define "woocommerce.wordpressFilesInit" -}}
+- name: wordpress-files
+  image: {{ include "woocommerce.image" .ctx.Values.wordpress.image }}
+  imagePullPolicy: {{ .ctx.Values.wordpress.image.pullPolicy }}
+  command:
+    - sh
+    - -ec
+    - |
+      tar -C /usr/src/wordpress -cf - {{ if not .content }}--exclude=./wp-content {{ end }}. | tar -C /var/www/html -xf - --skip-old-files --no-overwrite-dir
+      cp /usr/src/wordpress/wp-config-docker.php /var/www/html/wp-config.php
+  securityContext:
+    {{- include "woocommerce.containerSecurityContext" .ctx | nindent 4 }}
+  resources:
+    {{- toYaml .resources | nindent 4 }}
+  volumeMounts:
+    - name: html
+      mountPath: /var/www/html
+    - name: wp-content
+      mountPath: /var/www/html/wp-content
+{{- end }}
+
+{{/* Pods that mount the ReadWriteOnce wp-content volume beside WordPress must share its node. */}}
+{{- define "woocommerce.besideWordPress" -}}
+{{- if .Values.setup.colocateWithWordPress }}
+affinity:
+  podAffinity:
+    requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "woocommerce.selectorLabels" (dict "ctx" . "component" "wordpress") | nindent 12 }}
+{{- end }}
 {{- end }}

@@ -208,6 +208,10 @@ pre-install,pre-upgrade
   value: {{ .Values.stores.baseDomain | quote }}
 - name: STORE_INGRESS_CLASS
   value: {{ .Values.stores.ingressClass | quote }}
+- name: STORE_INGRESS_NAMESPACES
+  value: {{ join "," .Values.stores.ingressNamespaces | quote }}
+- name: STORE_INGRESS_POD_LABELS
+  value: {{ include "store-orchestrator.labelList" .Values.stores.ingressPodLabels | quote }}
 - name: STORE_TLS_CLUSTER_ISSUER
   value: {{ .Values.stores.tlsClusterIssuer | quote }}
 # Store URLs shown to users: https exactly when stores get certificates.
@@ -245,6 +249,13 @@ pre-install,pre-upgrade
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/* A map of labels as "key=value,key=value" (sorted), the form STORE_INGRESS_POD_LABELS takes. */}}
+{{- define "store-orchestrator.labelList" -}}
+{{- $pairs := list -}}
+{{- range $key, $value := . }}{{ $pairs = append $pairs (printf "%s=%s" $key $value) }}{{ end -}}
+{{- join "," $pairs -}}
+{{- end }}
 
 {{/* Pod-spec fields shared by web, worker, beat and the migrations Job. */}}
 {{- define "store-orchestrator.podCommon" -}}
