@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -190,13 +191,20 @@ def test_permanent_error_fails_with_reason_and_retry_recovers(scripted_helm, new
     assert store.status == Status.READY, describe(store)
 
 
-def test_endless_temporary_errors_give_up_with_reason(scripted_helm, new_store, settings):
-    settings.PROVISION_MAX_ATTEMPTS = 3
+def test_endless_temporary_errors_give_up_after_the_time_budget(scripted_helm, new_store, settings):
+    # Only the budget's length is shortened here (production: 15 minutes); what is tested is that a
+    # store keeps retrying for that long, by time and not by a count of attempts, then fails with the reason.
+    settings.TEMPORARY_ERROR_TIMEOUT_SECONDS = 15
     store = new_store("Never Works")
     scripted_helm([{"command": "upgrade", "times": 99, "exit": 1, "stderr": "Error: i/o timeout"}])
+    started = time.monotonic()
     store = drive(store.pk)
-    assert store.status == Status.FAILED
-    assert "Gave up after 3 attempts" in store.status_message and "i/o timeout" in store.status_message
+    assert store.status == Status.FAILED, describe(store)
+    assert store.failure_reason == "gave_up"
+    assert "Gave up after" in store.status_message and "i/o timeout" in store.status_message
+    assert time.monotonic() - started >= 15
+    tries = [m for _, outcome, m in timeline(store) if outcome == "waiting" and "i/o timeout" in m]
+    assert len(tries) >= 3, timeline(store)
 
 
 def test_smoke_test_failure_fails_the_store(scripted_helm, new_store):
