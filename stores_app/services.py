@@ -217,7 +217,16 @@ def _enqueue_on_commit(task, store: Store) -> None:
     an error; its lease expires and the reconciler queues it then.
     """
     store_id, task_id = store.pk, store.next_task_id
-    transaction.on_commit(lambda: task.apply_async((store_id,), task_id=task_id), robust=True)
+
+    def publish() -> None:
+        try:
+            task.apply_async((store_id,), task_id=task_id)
+        except Exception:
+            # Not queued: let the lease lapse now, so the reconciler's next pass queues it.
+            Store.objects.filter(pk=store_id, next_task_id=task_id).update(lease_expires_at=timezone.now())
+            raise
+
+    transaction.on_commit(publish, robust=True)
 
 
 # --- staff: orphans ---------------------------------------------------------------------

@@ -11,7 +11,10 @@ from orchestrator.settings import DATABASES, REDIS_URL, default_installation_id
 _redis_base = REDIS_URL.rsplit("/", 1)[0]
 CACHES["default"]["LOCATION"] = f"{_redis_base}/{os.environ.get('TEST_REDIS_CACHE_DB', '1')}"  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = "test"  # noqa: F405
-CELERY_BROKER_URL = f"{_redis_base}/{os.environ.get('TEST_REDIS_BROKER_DB', '2')}"
+# The chaos suite points its worker at a private Redis it may restart (TEST_CELERY_BROKER_URL).
+CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL") or (
+    f"{_redis_base}/{os.environ.get('TEST_REDIS_BROKER_DB', '2')}"
+)
 
 # TEST_DATABASE_NAME lets two test sessions share one Postgres server (say, CI beside a developer).
 TEST_DATABASE_NAME = os.environ.get("TEST_DATABASE_NAME", "test_" + DATABASES["default"]["NAME"])
