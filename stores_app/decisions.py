@@ -32,7 +32,7 @@ class ReleaseAction(enum.Enum):
     INSTALL = "install"  # absent: helm upgrade --install
     UPGRADE = "upgrade"  # a new revision: its setup failed, or the last upgrade failed over a deployed one
     WAIT = "wait"  # another helm owns the release right now: look again soon
-    ROLLBACK = "rollback"  # stuck pending with a deployed revision to return to
+    UNLOCK = "unlock"  # stuck pending with a deployed revision: mark the stuck one failed, then upgrade
     UNINSTALL = "uninstall"  # stuck or failed without any deployed revision, or half uninstalled: clear it
 
 
@@ -84,7 +84,7 @@ def decide_release(seen: ObservedRelease, limits: ReleaseLimits) -> Decision:
 
 
 def _decide_pending(seen: ObservedRelease, limits: ReleaseLimits) -> Decision:
-    repair = ReleaseAction.ROLLBACK if seen.has_deployed_history else ReleaseAction.UNINSTALL
+    repair = ReleaseAction.UNLOCK if seen.has_deployed_history else ReleaseAction.UNINSTALL
     raw = seen.raw_status or "pending"
     if seen.owner == PendingOwner.OURS_GONE:
         return Decision(repair, f"{raw} left by a helm operation of ours that is no longer running")

@@ -315,13 +315,13 @@ def _ensure_release(store: Store, fresh_namespace: bool = False) -> None:
                 revision = helm.install_or_upgrade(store.namespace, store.release_name, store.engine, values)
             _record_revision(store, revision, f"Release revision {revision} applied")
             return
+        if action == ReleaseAction.UNLOCK:
+            helm.mark_failed(store.namespace, store.release_name, seen.revision or 0, decision.reason)
+            _record_repair(store, f"Unlocked the release (marked failed, to upgrade again): {decision.reason}")
+            continue
         with _helm_operation(store, action.value):
-            if action == ReleaseAction.ROLLBACK:
-                helm.rollback(store.namespace, store.release_name)
-            else:
-                helm.uninstall(store.namespace, store.release_name)
-        verb = "Rolled back" if action == ReleaseAction.ROLLBACK else "Uninstalled"
-        _record_repair(store, f"{verb} the release: {decision.reason}")
+            helm.uninstall(store.namespace, store.release_name)
+        _record_repair(store, f"Uninstalled the release: {decision.reason}")
     raise HelmError("The release did not settle after a repair; looking again", temporary=True)
 
 

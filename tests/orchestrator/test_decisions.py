@@ -50,17 +50,17 @@ def pending(owner, age=5.0, history=False, operation_age=5.0, raw="pending-insta
         (ObservedRelease(ReleaseState.UNINSTALLING, "uninstalling"), A.UNINSTALL),
         # our own helm, its worker gone: repaired at once, however young the release
         (pending(OURS_GONE, age=1), A.UNINSTALL),
-        (pending(OURS_GONE, age=1, history=True, raw="pending-upgrade"), A.ROLLBACK),
-        (pending(OURS_GONE, age=1, history=True, raw="pending-rollback"), A.ROLLBACK),
+        (pending(OURS_GONE, age=1, history=True, raw="pending-upgrade"), A.UNLOCK),
+        (pending(OURS_GONE, age=1, history=True, raw="pending-rollback"), A.UNLOCK),
         # our own helm, still running: waited for, until it outlives helm's own timeout
         (pending(OURS_LIVE, age=200, operation_age=200), A.WAIT),
         (pending(OURS_LIVE, age=400, operation_age=400), A.UNINSTALL),
-        (pending(OURS_LIVE, age=400, operation_age=400, history=True), A.ROLLBACK),
+        (pending(OURS_LIVE, age=400, operation_age=400, history=True), A.UNLOCK),
         # a helm we did not start: left alone for the stale window, then repaired
         (pending(UNKNOWN, age=30), A.WAIT),
         (pending(UNKNOWN, age=359), A.WAIT),
         (pending(UNKNOWN, age=361), A.UNINSTALL),
-        (pending(UNKNOWN, age=3600, history=True, raw="pending-upgrade"), A.ROLLBACK),
+        (pending(UNKNOWN, age=3600, history=True, raw="pending-upgrade"), A.UNLOCK),
     ],
 )
 def test_release_decision_table(seen, action):
