@@ -159,14 +159,12 @@ def publish_to(settings):
     """Point this process's Celery producer at another broker (the private Redis) for one test."""
     from orchestrator.celery import app
 
-    saved = app.conf.broker_url
-
-    def switch(url: str) -> None:
-        app.conf.broker_url = url
+    def switch(url: str | None) -> None:
+        app.conf.broker_write_url = url
         app._after_fork()  # drops the cached connection and producer pools
 
     yield switch
-    switch(saved)
+    switch(None)
 
 
 # --- stores and the invariant ---------------------------------------------------------------------
