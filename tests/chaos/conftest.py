@@ -43,10 +43,20 @@ class Workers:
     def __init__(self, env: dict[str, str], tmp_path: Path):
         self.env, self.tmp_path, self.count, self.current = env, tmp_path, 0, None
 
-    def start(self) -> WorkerProcess:
+    def start(self, timeout: float = 240) -> WorkerProcess:
+        """Start a worker and wait for its heartbeat (a loaded machine takes over a minute to boot one)."""
         self.count += 1
-        env = {**self.env, "WORKER_HEARTBEAT_FILE": str(self.tmp_path / f"heartbeat-{self.count}")}
-        self.current = WorkerProcess(env, self.tmp_path / f"worker-{self.count}.log", concurrency=4).start()
+        heartbeat = self.tmp_path / f"heartbeat-{self.count}"
+        env = {**self.env, "WORKER_HEARTBEAT_FILE": str(heartbeat)}
+        self.current = WorkerProcess(env, self.tmp_path / f"worker-{self.count}.log", concurrency=4)
+        try:
+            self.current.start()
+        except RuntimeError:
+            deadline = time.monotonic() + timeout
+            while not heartbeat.exists():
+                if self.current.proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         return self.current
 
     def kill_and_restart(self) -> float:
