@@ -4,8 +4,10 @@ install, and a retry right after a failure. Production timings throughout."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
+from pathlib import Path
 
 import pytest
 
@@ -60,13 +62,16 @@ def test_worker_killed_during_installs_ten_times_then_during_teardown(workers, o
 def test_helm_killed_once_pending_and_retry_right_after_a_failure(
     workers, owner, kube_cluster, kube_api_client, tmp_path
 ):
-    rules = [{"command": "upgrade", "times": 3, "kill_when_pending": {"after": after}} for after in (0.2, 1.0, 3.0)]
+    rules = [{"command": "upgrade", "times": 1, "kill_when_pending": {"after": after}} for after in (0.2, 1.0, 3.0)]
     workers.env.update(scripted_helm_env(kube_cluster, tmp_path, rules))
     workers.start()
     killed = Scenario("helm SIGKILL once its release is pending (0.2/1/3 s)")
     killed.stores = [create(owner, f"Helm Kill {n}") for n in range(3)]
-    killed.faults.append(time.time())
     settle(killed, owner, kube_cluster)
+    calls = Path(f"{workers.env['FAKE_HELM_SCRIPT']}.calls").read_text().splitlines()
+    kills = [json.loads(line) for line in calls if "killed_at" in line]
+    assert [k["killed_at"] for k in kills] == ["pending-install"] * 3, kills
+    killed.faults.extend(k["at"] for k in kills)
     assert Store.objects.filter(pk__in=killed.stores, status=Status.READY).count() == 3
     record(killed, kube_cluster)
 
@@ -86,9 +91,6 @@ def test_helm_killed_once_pending_and_retry_right_after_a_failure(
 
 
 def _script(path: str, rules: list[dict]) -> None:
-    import json
-    from pathlib import Path
-
     Path(path).write_text(json.dumps(rules))
 
 

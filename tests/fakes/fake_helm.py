@@ -69,7 +69,7 @@ def run_real_and_kill(real: str, args: list[str], spec: dict, log_path: str | No
         _log(log_path, {"args": args[:3], "killed_at": "missed"})
         sys.exit(child.returncode)
     time.sleep(spec.get("after", 0))
-    _log(log_path, {"args": args[:3], "killed_at": state, "target": spec.get("target", "helm")})
+    _log(log_path, {"args": args[:3], "killed_at": state, "target": spec.get("target", "helm"), "at": time.time()})
     if spec.get("target") == "group":
         os.killpg(os.getpgid(0), signal.SIGKILL)
     child.kill()
