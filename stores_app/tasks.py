@@ -11,6 +11,7 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
+from django.db import DatabaseError
 
 from . import provisioning
 from .locking import start_heartbeat
@@ -31,17 +32,29 @@ def _run_step(step, store_id: int, task_id: str | None) -> str:
     return nxt.action
 
 
-@shared_task(bind=True, name="stores_app.tasks.provision_store")
+# Postgres away (restarting, failing over): the step is retried as the same task (same id, so it stays
+# the store's current one), after 2 s growing to 30 s, for about 10 minutes; then the reconciler resumes it.
+STEP_TASK = {
+    "bind": True,
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 30,
+    "retry_jitter": False,
+    "max_retries": 25,
+}
+
+
+@shared_task(name="stores_app.tasks.provision_store", **STEP_TASK)
 def provision_store(self, store_id: int) -> str:
     return _run_step(provisioning.provision, store_id, self.request.id)
 
 
-@shared_task(bind=True, name="stores_app.tasks.check_store_ready")
+@shared_task(name="stores_app.tasks.check_store_ready", **STEP_TASK)
 def check_store_ready(self, store_id: int) -> str:
     return _run_step(provisioning.check_ready, store_id, self.request.id)
 
 
-@shared_task(bind=True, name="stores_app.tasks.teardown_store")
+@shared_task(name="stores_app.tasks.teardown_store", **STEP_TASK)
 def teardown_store(self, store_id: int) -> str:
     return _run_step(provisioning.teardown, store_id, self.request.id)
 

@@ -11,6 +11,7 @@ results/chaos-latest.md (README "Failure modes" quotes it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,3 +345,76 @@ def revive_control_plane(kube_cluster) -> None:
     name = os.environ.get("SIMCLUSTER_NAME", "simcluster")
     kwokctl = str(Path(kube_cluster.bin_dir) / "kwokctl")
     subprocess.run([kwokctl, "--name", name, "start", "cluster", "--timeout", "3m"], env=env, check=False, timeout=240)
+
+
+# --- a private Postgres ---------------------------------------------------------------------------
+
+
+class PrivatePostgres:
+    """A Postgres server of this test's own (Debian's binaries, its own port and data directory)."""
+
+    def __init__(self):
+        self.bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        self.root = Path(tempfile.mkdtemp(prefix="chaos-postgres-"))  # outside $HOME: postgres must reach it
+        self.root.chmod(0o755)
+        self.data, self.port = self.root / "data", free_port()
+
+    def _as_postgres(self, *args: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=120)
+
+    def init(self, database: str) -> None:
+        self.data.mkdir()
+        shutil.chown(self.data, "postgres")
+        self._as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        self.start()
+        for sql in ("CREATE ROLE orchestrator LOGIN CREATEDB", f'CREATE DATABASE "{database}" OWNER orchestrator'):
+            subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-qc", sql],
+                check=True,
+                capture_output=True,
+            )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
+        log = str(self.root / "server.log")
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", log, "-w", "start", "-o", options)
+
+    def stop(self) -> None:
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def private_database(workers, settings):
+    """The worker and this process both use a private Postgres (migrated), which the test may restart."""
+    from django.db import connections
+
+    name = settings.DATABASES["default"]["NAME"]
+    server = PrivatePostgres()
+    try:
+        server.init(name)
+        url = f"postgres://orchestrator@127.0.0.1:{server.port}/orchestrator"
+        workers.env["DATABASE_URL"] = url  # the worker's settings use the test database's name on it
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=REPO,
+            env=workers.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert migrate.returncode == 0, migrate.stderr[-2000:]
+        connection = connections["default"]
+        saved = dict(connection.settings_dict)
+        connection.close()
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(server.port))
+        yield server
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+    finally:
+        server.remove()

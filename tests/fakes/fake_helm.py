@@ -12,7 +12,8 @@ kill_when_pending is the real crash: the real helm runs as a child (with --wait,
 release stays pending while its workloads come up), and once helm's own release record says
 pending-install/-upgrade/-rollback, `after` seconds later, it is SIGKILLed together with this
 wrapper ("helm"), or the whole process group, i.e. the worker that ran it ("group"). The
-state helm's record had when the kill landed is logged ("killed_at"); "missed" if helm finished first.
+state helm's record had when the kill landed is logged ("killed_at", with the time "at"): for "group"
+it may be "deployed" (the worker dies just after its helm finished); "helm" logs "missed" then.
 
 Calls that match no rule go to REAL_HELM. Every call is appended to FAKE_HELM_SCRIPT + ".calls".
 """
@@ -69,8 +70,15 @@ def run_real_and_kill(real: str, args: list[str], spec: dict, log_path: str | No
         _log(log_path, {"args": args[:3], "killed_at": "missed"})
         sys.exit(child.returncode)
     time.sleep(spec.get("after", 0))
-    _log(log_path, {"args": args[:3], "killed_at": state, "target": spec.get("target", "helm"), "at": time.time()})
-    if spec.get("target") == "group":
+    target = spec.get("target", "helm")
+    if child.poll() is not None and target == "helm":
+        _log(log_path, {"args": args[:3], "killed_at": "missed"})  # helm finished first: nothing to kill
+        sys.exit(child.returncode)
+    # The state the kill really lands in: helm may have finished meanwhile ("deployed"), and a worker
+    # killed just after its helm finished is a case of its own.
+    state = _release_state(real, args) if child.poll() is not None else state
+    _log(log_path, {"args": args[:3], "killed_at": state, "target": target, "at": time.time()})
+    if target == "group":
         os.killpg(os.getpgid(0), signal.SIGKILL)
     child.kill()
     child.wait()
