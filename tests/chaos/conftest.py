@@ -363,8 +363,7 @@ class PrivatePostgres:
         subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=120)
 
     def init(self, database: str) -> None:
-        self.data.mkdir()
-        shutil.chown(self.data, "postgres")
+        shutil.chown(self.root, "postgres")  # its log and socket live here too
         self._as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
         self.start()
         for sql in ("CREATE ROLE orchestrator LOGIN CREATEDB", f'CREATE DATABASE "{database}" OWNER orchestrator'):
