@@ -251,8 +251,8 @@ TASK_TIME_LIMIT = TASK_SOFT_TIME_LIMIT + 60
 # A pending-* release that no helm operation of ours accounts for (an operator's own helm) is left
 # alone this long; one our own lost worker left is repaired at once (stores_app/decisions.py).
 HELM_STALE_PENDING_SECONDS = env_int("HELM_STALE_PENDING_SECONDS", HELM_TIMEOUT_SECONDS + 60)
-# How many times a store's provisioning may be cut off mid-step (its worker lost) before it fails: a
-# store whose work kills its worker must not take workers down for ever.
+# How many times a store's own helm operation may be cut off (the worker running it lost) before the
+# store fails: a store whose work kills its worker must not take workers down for ever.
 PROVISION_MAX_ATTEMPTS = env_int("PROVISION_MAX_ATTEMPTS", 5)
 # Temporary problems (an unreachable API server, a busy release, a killed helm) are retried with a
 # growing delay (2 s up to 30 s) for this long before the store fails: bounded by time, not a count.

@@ -119,7 +119,9 @@ def _fail(store: Store, message: str, reason: str) -> Next:
                 message=message[:500],
             )
     if won:
-        log.warning("store failed", extra={"store_id": store.pk, "reason": reason})
+        log.warning(
+            "store %s failed (%s): %s", store.pk, reason, message[:300], extra={"store_id": store.pk, "reason": reason}
+        )
     return DONE
 
 
@@ -239,10 +241,14 @@ def _provision(store: Store) -> Next:
     if store.attempts > settings.PROVISION_MAX_ATTEMPTS:
         return _fail(
             store,
-            f"Provisioning was cut off {store.attempts} times (its worker was lost mid-step); last: "
+            f"Its helm operation was cut off {store.attempts} times (the worker running it was lost); last: "
             f"{store.status_message or 'no progress'}",
             "attempts_exhausted",
         )
+    elapsed = (now - store.provisioning_started_at).total_seconds()
+    if elapsed > settings.READY_TIMEOUT_SECONDS:
+        minutes = settings.READY_TIMEOUT_SECONDS // 60
+        return _fail(store, f"Not ready after {minutes} minutes: {store.status_message or 'no progress'}", "timeout")
     try:
         fresh = _ensure_namespace(store)
         if _still(store, Status.PROVISIONING):
@@ -584,14 +590,16 @@ def reconcile(resume_queued: bool = False) -> tuple[ReconcileReport, list[tuple[
 def _resume(store: Store, now: dt.datetime) -> Next:
     """Queue a store's work again as a new task (refreshing its lease, so the next pass does not queue it twice).
 
-    A store with no lease was cut off in the middle of a step (its worker lost): that counts as an
-    attempt, so a store whose work kills its worker ends failed instead of looping for ever.
+    A store whose own helm operation was still open when its worker was lost counts an attempt, so a
+    store whose work kills its worker ends failed instead of looping for ever; stores that merely
+    had a step in flight on a worker that died for other reasons do not.
     """
     if is_locked(store.pk) and not holder_lost(store.pk):
         return DONE  # a live task holds it
     action = "teardown" if store.status == Status.DELETING else "provision"
     task_id = str(uuid.uuid4())
-    cut_off = store.lease_expires_at is None
+    owner = store.helm_operation_owner
+    cut_off = store.lease_expires_at is None and bool(owner) and not owner_alive(owner)
     won = Store.objects.filter(pk=store.pk, status=store.status, next_task_id=store.next_task_id).update(
         next_task_id=task_id,
         lease_expires_at=now + dt.timedelta(seconds=QUEUED_LEASE_SECONDS),

@@ -269,3 +269,26 @@ def test_a_retain_volume_does_not_hold_teardown_or_the_quota_slot(owner, cluster
         assert core.read_persistent_volume(pv_name).spec.persistent_volume_reclaim_policy == "Retain"  # kept
     finally:
         core.delete_persistent_volume(pv_name)
+
+
+def test_only_a_store_whose_own_helm_operation_was_cut_off_counts_an_attempt(owner):
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    victim = services.create_store(owner, "Killed In Helm", "woocommerce")
+    bystander = services.create_store(owner, "Just In Flight", "woocommerce")
+    Store.objects.filter(pk__in=[victim.pk, bystander.pk]).update(status=Status.PROVISIONING, lease_expires_at=None)
+    Store.objects.filter(pk=victim.pk).update(
+        helm_operation="install", helm_operation_owner=f"{socket.gethostname()}:{gone.pid}"
+    )
+    for store in Store.objects.filter(pk__in=[victim.pk, bystander.pk]):
+        assert provisioning._resume(store, timezone.now()).action == "provision"
+    assert Store.objects.get(pk=victim.pk).attempts == 1
+    assert Store.objects.get(pk=bystander.pk).attempts == 0
+    # A store whose work keeps killing its worker ends failed with the reason, instead of looping.
+    Store.objects.filter(pk=victim.pk).update(attempts=6)
+    provisioning.provision(victim.pk)
+    victim.refresh_from_db()
+    assert victim.status == Status.FAILED and victim.failure_reason == "attempts_exhausted", describe(victim)
