@@ -600,10 +600,11 @@ def _resume(store: Store, now: dt.datetime) -> Next:
     task_id = str(uuid.uuid4())
     owner = store.helm_operation_owner
     cut_off = store.lease_expires_at is None and bool(owner) and not owner_alive(owner)
+    # Counted once: the lost operation is marked ended (its owner is gone), so the next pass counts
+    # only an operation a later run starts and loses again.
+    counted = {"attempts": F("attempts") + 1, "helm_operation_owner": ""} if cut_off else {}
     won = Store.objects.filter(pk=store.pk, status=store.status, next_task_id=store.next_task_id).update(
-        next_task_id=task_id,
-        lease_expires_at=now + dt.timedelta(seconds=QUEUED_LEASE_SECONDS),
-        attempts=F("attempts") + (1 if cut_off else 0),
+        next_task_id=task_id, lease_expires_at=now + dt.timedelta(seconds=QUEUED_LEASE_SECONDS), **counted
     )
     return Next(action, 0, task_id) if won else DONE
 

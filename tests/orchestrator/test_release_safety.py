@@ -287,6 +287,10 @@ def test_only_a_store_whose_own_helm_operation_was_cut_off_counts_an_attempt(own
         assert provisioning._resume(store, timezone.now()).action == "provision"
     assert Store.objects.get(pk=victim.pk).attempts == 1
     assert Store.objects.get(pk=bystander.pk).attempts == 0
+    # Counted once: resumed again before a new operation of its own was lost, it counts nothing more.
+    Store.objects.filter(pk=victim.pk).update(lease_expires_at=None)
+    provisioning._resume(Store.objects.get(pk=victim.pk), timezone.now())
+    assert Store.objects.get(pk=victim.pk).attempts == 1
     # A store whose work keeps killing its worker ends failed with the reason, instead of looping.
     Store.objects.filter(pk=victim.pk).update(attempts=6)
     provisioning.provision(victim.pk)
