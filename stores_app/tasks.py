@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init
 from django.db import DatabaseError
 
 from . import provisioning
@@ -73,8 +73,5 @@ def _beat_heartbeat(**_kwargs) -> None:
     start_heartbeat()
 
 
-@worker_ready.connect
-def _reconcile_on_start(sender=None, **_kwargs) -> None:
-    # A worker that starts after a crash picks up at once what the crashed one left, including the
-    # delayed tasks that died with it (their stores' leases have not expired yet).
-    reconcile_stores.delay(resume_queued=True)
+# The worker asks the reconciler to resume at once each time it connects to the broker (at start and
+# after an outage): orchestrator/celery.py, ResumeOnConnectStep.
