@@ -370,9 +370,13 @@ def _pending_owner(store: Store, status: ReleaseStatus) -> tuple[PendingOwner, f
 def _helm_operation(store: Store, operation: str) -> Iterator[None]:
     """Record a release-writing helm operation and its owner for as long as it runs."""
     me = process_name()
-    Store.objects.filter(pk=store.pk).update(
-        helm_operation=operation, helm_operation_owner=me, helm_operation_started_at=timezone.now()
-    )
+    record = {"helm_operation": operation, "helm_operation_owner": me}
+    if operation != ReleaseAction.UNINSTALL.value:
+        # Only an operation that writes a new revision restarts the clock that pending revisions are
+        # matched against: a repair that was itself lost must not make our own pending-install look
+        # like someone else's (and be waited out for the stale window).
+        record["helm_operation_started_at"] = timezone.now()
+    Store.objects.filter(pk=store.pk).update(**record)
     try:
         yield
     finally:
