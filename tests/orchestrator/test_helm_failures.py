@@ -118,7 +118,7 @@ def killed_states(script: Path) -> list[str]:
 def make_pending(kube_cluster, tmp_path, store, args: list[str], stdin: str | None = None) -> str:
     """Run a real helm command outside the orchestrator and SIGKILL it once its release is pending."""
     script = tmp_path / f"pending-{args[0]}.json"
-    script.write_text(json.dumps([{"command": args[0], "kill_when_pending": {"after": 0.3}}]))
+    script.write_text(json.dumps([{"command": args[0], "kill_when_pending": {"after": 0}}]))
     env = {**kube_cluster.env, "FAKE_HELM_SCRIPT": str(script), "REAL_HELM": kube_cluster.helm}
     env["FAKE_HELM_PYTHON"] = sys.executable
     command = [str(FAKE_HELM), *args, "--namespace", store.namespace, "--kubeconfig", kube_cluster.kubeconfig]
