@@ -1,5 +1,6 @@
 """The Celery application; its configuration lives in Django settings (CELERY_*)."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -29,4 +30,21 @@ class HeartbeatStep(bootsteps.StartStopStep):
             self.tref.cancel()
 
 
+class ResumeOnConnectStep(bootsteps.StartStopStep):
+    """Each time the worker connects to the broker (at start, and again after Redis came back), it asks
+    the reconciler to resume at once what may have been dropped: a crashed worker's tasks, and the
+    delayed tasks this worker held, which went with the lost connection."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def start(self, consumer) -> None:
+        from stores_app.tasks import reconcile_stores
+
+        try:
+            reconcile_stores.apply_async(kwargs={"resume_queued": True})
+        except Exception:  # the broker went away again: the next connection asks again
+            logging.getLogger(__name__).warning("could not queue the reconciler on connect", exc_info=True)
+
+
 app.steps["worker"].add(HeartbeatStep)
+app.steps["consumer"].add(ResumeOnConnectStep)

@@ -121,7 +121,19 @@ def _database_url() -> str:
 
 DATABASES = {"default": dj_database_url.parse(_database_url(), conn_max_age=60, conn_health_checks=True)}
 # An unreachable server must fail a request quickly (answered 503), not hold a web thread for minutes.
-DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+# A store's lock is a session lock on a worker's connection. TCP keepalives on both ends (the client's
+# libpq settings, and the server's for this session via `options`) end a connection whose peer is gone
+# (a lost node) within about a minute, so its lock does not outlive it for hours.
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "options": "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3",
+    }
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
@@ -245,11 +257,24 @@ ORCHESTRATOR_SERVICE_ACCOUNT = env("ORCHESTRATOR_SERVICE_ACCOUNT")  # "namespace
 # credentials Secrets: the worker binds this ClusterRole to it in each store namespace. Empty: not bound.
 STORE_CREDENTIALS_CLUSTERROLE = env("STORE_CREDENTIALS_CLUSTERROLE")
 WEB_SERVICE_ACCOUNT = env("WEB_SERVICE_ACCOUNT")
-# Store namespaces carry store-orchestrator.io/installation=<this>, so two orchestrators in one
-# cluster (or a restored database) never report or touch each other's namespaces; the chart's
-# admission policy enforces it. A DNS label value; the chart sets one per release.
-ORCHESTRATOR_INSTALLATION_ID = env("ORCHESTRATOR_INSTALLATION_ID", "default")
 STORE_SMOKE_TEST = env_bool("STORE_SMOKE_TEST", True)
+
+
+def default_installation_id(database: dict, namespace_prefix: str, base_domain: str) -> str:
+    """A stable id for this installation when none is set: the same database, namespace prefix and base
+    domain are the same installation; anything else is another one."""
+    import hashlib
+
+    where = f"{database.get('HOST')}:{database.get('PORT')}/{database.get('NAME')}|{namespace_prefix}|{base_domain}"
+    return "inst-" + hashlib.sha256(where.encode()).hexdigest()[:16]
+
+
+# Labels every store namespace (store-orchestrator.io/installation); adoption and the orphan scan only
+# consider namespaces carrying this installation's value. Set it explicitly where two installations
+# could share a database name, prefix and domain (the chart sets it).
+ORCHESTRATOR_INSTALLATION_ID = env("ORCHESTRATOR_INSTALLATION_ID") or default_installation_id(
+    DATABASES["default"], STORE_NAMESPACE_PREFIX, STORE_BASE_DOMAIN
+)
 
 HELM_BIN = env("HELM_BIN", "helm")
 KUBECONFIG = env("KUBECONFIG")
@@ -259,9 +284,19 @@ HELM_TIMEOUT_SECONDS = env_int("HELM_TIMEOUT_SECONDS", 300)
 HELM_TEST_TIMEOUT_SECONDS = env_int("HELM_TEST_TIMEOUT_SECONDS", 180)
 TASK_SOFT_TIME_LIMIT = HELM_TIMEOUT_SECONDS + 60
 TASK_TIME_LIMIT = TASK_SOFT_TIME_LIMIT + 60
-# A pending-* release younger than this may still belong to a live helm process.
+# A pending-* release that no helm operation of ours accounts for (an operator's own helm) is left
+# alone this long; one our own lost worker left is repaired at once (stores_app/decisions.py).
 HELM_STALE_PENDING_SECONDS = env_int("HELM_STALE_PENDING_SECONDS", HELM_TIMEOUT_SECONDS + 60)
+# How many times a store's own helm operation may be cut off (the worker running it lost) before the
+# store fails: a store whose work kills its worker must not take workers down for ever.
 PROVISION_MAX_ATTEMPTS = env_int("PROVISION_MAX_ATTEMPTS", 5)
+# Temporary problems (an unreachable API server, a busy release, a killed helm) are retried with a
+# growing delay (2 s up to 30 s) for this long before the store fails: bounded by time, not a count.
+TEMPORARY_ERROR_TIMEOUT_SECONDS = env_int("TEMPORARY_ERROR_TIMEOUT_SECONDS", 15 * 60)
+# Every worker process writes a heartbeat this often; one silent for WORKER_LOST_SECONDS is lost (its
+# helm operation is repaired, its store locks taken over).
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5)
+WORKER_LOST_SECONDS = env_int("WORKER_LOST_SECONDS", 30)
 READY_TIMEOUT_SECONDS = env_int("READY_TIMEOUT_SECONDS", 20 * 60)
 READY_CHECK_INTERVAL_SECONDS = env_int("READY_CHECK_INTERVAL_SECONDS", 2)
 TEARDOWN_TIMEOUT_SECONDS = env_int("TEARDOWN_TIMEOUT_SECONDS", 10 * 60)
@@ -305,7 +340,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, TASK_TIME_LIMIT * 4)}
+# socket_connect_timeout: a publish (on commit of a create) must not hang on an unreachable Redis; the
+# store is saved either way and the reconciler queues it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, TASK_TIME_LIMIT * 4), "socket_connect_timeout": 5}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {

@@ -8,8 +8,11 @@ temporary (retry with backoff) or permanent (fail the store with the reason).
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import enum
+import gzip
+import json
 import logging
 import re
 import threading
@@ -202,17 +205,6 @@ class HelmGateway:
         )
         return int(status["version"])
 
-    def rollback(self, namespace: str, release: str) -> None:
-        self._run(
-            self.client._command.rollback(
-                release,
-                None,
-                namespace=namespace,
-                cleanup_on_fail=True,
-                timeout=f"{settings.HELM_TIMEOUT_SECONDS}s",
-            )
-        )
-
     def uninstall(self, namespace: str, release: str) -> bool:
         """Uninstall the release; a release that is not there counts as done. Returns True if one was removed."""
         try:
@@ -226,6 +218,36 @@ class HelmGateway:
                 return False
             raise
         return True
+
+    def mark_failed(self, namespace: str, release: str, revision: int, reason: str) -> None:
+        """Unlock a stuck pending-* revision by marking it failed in Helm's own record (a Secret per revision).
+
+        What Flux's helm-controller does for a release its own lost process left pending: the next
+        `helm upgrade` then proceeds from the last deployed revision. A rollback would re-apply old
+        manifests (this chart's setup Jobs are immutable and named per revision, so it fails).
+        """
+        from kubernetes import client
+
+        from .kube import KubeError, _api_client, _classify
+
+        core = client.CoreV1Api(_api_client())
+        name = f"sh.helm.release.v1.{release}.v{revision}"
+        try:
+            secret = core.read_namespaced_secret(name, namespace, _request_timeout=20)
+            record = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(secret.data["release"]))))
+            record["info"]["status"] = "failed"
+            record["info"]["description"] = f"Marked failed by the store orchestrator: {reason}"[:500]
+            encoded = base64.b64encode(gzip.compress(json.dumps(record).encode())).decode()
+            patch = {
+                "metadata": {"labels": {"status": "failed"}},
+                "data": {"release": base64.b64encode(encoded.encode()).decode()},
+            }
+            core.patch_namespaced_secret(name, namespace, patch, _request_timeout=20)
+        except KubeError:
+            raise
+        except Exception as exc:
+            err = _classify(exc, f"mark release {release} revision {revision} failed")
+            raise HelmError(str(err), temporary=err.temporary) from exc
 
     def test(self, namespace: str, release: str) -> None:
         """Run the chart's `helm test` hook (the store's order smoke test)."""

@@ -30,6 +30,8 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_STORE_ID = "store-orchestrator.io/store-id"
 LABEL_OWNER_ID = "store-orchestrator.io/owner-id"
 LABEL_ENGINE = "store-orchestrator.io/engine"
+# Which orchestrator installation a namespace belongs to (settings.ORCHESTRATOR_INSTALLATION_ID): two
+# installations sharing a cluster, or one restored from another's database, never take each other's.
 LABEL_INSTALLATION = "store-orchestrator.io/installation"
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 ROLE_BINDING_NAME = "store-orchestrator"
@@ -147,24 +149,17 @@ class KubeGateway:
         """Create the store's namespace, or adopt it if it is already this store's. Returns True if created."""
         labels = {
             LABEL_MANAGED_BY: MANAGED_BY,
+            LABEL_INSTALLATION: settings.ORCHESTRATOR_INSTALLATION_ID,
             LABEL_STORE_ID: str(store_id),
             LABEL_OWNER_ID: str(owner_id),
             LABEL_ENGINE: engine,
-            LABEL_INSTALLATION: settings.ORCHESTRATOR_INSTALLATION_ID,
             "pod-security.kubernetes.io/enforce": "restricted",
             "pod-security.kubernetes.io/enforce-version": "latest",
             "pod-security.kubernetes.io/warn": "restricted",
         }
         existing = self.get_namespace(name)
         if existing is not None:
-            have = existing.metadata.labels or {}
-            if have.get(LABEL_STORE_ID) != str(store_id) or have.get(LABEL_MANAGED_BY) != MANAGED_BY:
-                raise NamespaceConflict(
-                    f"Namespace {name} already exists and does not belong to this store; "
-                    "an operator must remove or rename it."
-                )
-            if existing.status and existing.status.phase == "Terminating":
-                raise KubeError(f"Namespace {name} is still being deleted; waiting for it to go.", temporary=True)
+            self._adopt(existing, store_id, owner_id)
             return False
         body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
         if self._call(f"create namespace {name}", self.core.create_namespace, body, tolerate=(409,)) is None:
@@ -172,12 +167,42 @@ class KubeGateway:
             raise KubeError(f"Namespace {name} appeared concurrently; re-checking.", temporary=True)
         return True
 
+    def _adopt(self, existing, store_id: int, owner_id: int) -> None:
+        """Take an existing namespace only if every identity label says it is this store's, of this installation.
+
+        A namespace from before the installation label existed (no such label) is this installation's
+        own earlier work: it is adopted and labelled.
+        """
+        name = existing.metadata.name
+        have = existing.metadata.labels or {}
+        installation = have.get(LABEL_INSTALLATION)
+        if (
+            have.get(LABEL_MANAGED_BY) != MANAGED_BY
+            or have.get(LABEL_STORE_ID) != str(store_id)
+            or have.get(LABEL_OWNER_ID) != str(owner_id)
+            or installation not in (None, settings.ORCHESTRATOR_INSTALLATION_ID)
+        ):
+            raise NamespaceConflict(
+                f"Namespace {name} already exists and does not belong to this store of this orchestrator "
+                "installation; an operator must remove or rename it."
+            )
+        if existing.status and existing.status.phase == "Terminating":
+            raise KubeError(f"Namespace {name} is still being deleted; waiting for it to go.", temporary=True)
+        if installation is None:
+            self.claim_namespace(name)
+
     def get_namespace(self, name: str):
         return self._call(f"read namespace {name}", self.core.read_namespace, name, tolerate=(404,))
 
     def list_managed_namespaces(self) -> dict[str, dict[str, str]]:
+        """Namespaces managed by this installation (or by it before the installation label existed)."""
         items = self._call("list namespaces", self.core.list_namespace, label_selector=MANAGED_SELECTOR).items
-        return {ns.metadata.name: dict(ns.metadata.labels or {}) for ns in items}
+        return {
+            ns.metadata.name: dict(ns.metadata.labels or {})
+            for ns in items
+            if (ns.metadata.labels or {}).get(LABEL_INSTALLATION, settings.ORCHESTRATOR_INSTALLATION_ID)
+            == settings.ORCHESTRATOR_INSTALLATION_ID
+        }
 
     def delete_namespace(self, name: str) -> None:
         """Delete a store namespace. Refuses namespaces without our managed-by label."""
@@ -214,10 +239,22 @@ class KubeGateway:
         patch = {"metadata": {"labels": {LABEL_MANAGED_BY: "adopted-by-operator"}}}
         self._call(f"label namespace {name}", self.core.patch_namespace, name, patch)
 
-    def leftover_volumes(self, namespace: str) -> list[str]:
-        """PersistentVolumes still bound to claims of this namespace."""
+    def namespace_volumes(self, namespace: str) -> tuple[list[str], list[str]]:
+        """PersistentVolumes of this namespace's claims: (still going, kept by a Retain policy).
+
+        A Retain volume whose claim is gone stays Released for ever by the cluster operator's choice;
+        the orchestrator neither deletes it nor waits for it.
+        """
         pvs = self._call("list persistent volumes", self.core.list_persistent_volume).items
-        return [pv.metadata.name for pv in pvs if pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace]
+        going: list[str] = []
+        kept: list[str] = []
+        for pv in pvs:
+            if not (pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace):
+                continue
+            released = pv.status.phase in ("Released", "Failed")
+            retained = pv.spec.persistent_volume_reclaim_policy == "Retain" and released
+            (kept if retained else going).append(pv.metadata.name)
+        return going, kept
 
     # --- access -----------------------------------------------------------------
     def ensure_role_binding(self, namespace: str) -> None:

@@ -58,7 +58,20 @@ class Store(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     provisioning_started_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
+    deletion_requested_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The one queued task expected to move the store next; a task with another id is a stale
+    # duplicate (a redelivery of a superseded chain) and does nothing.
+    next_task_id = models.CharField(max_length=36, blank=True)
+    # When the current run of temporary problems (unreachable cluster, a busy release) began:
+    # retrying is bounded by time since then, not by a count.
+    trouble_since = models.DateTimeField(null=True, blank=True)
+    # The last helm operation that writes the release, and the worker process running it (empty
+    # once it ended). A pending-* release is then known: a live owner is waited for, a dead or
+    # ended one means our own helm was lost and the release is repaired at once.
+    helm_operation = models.CharField(max_length=20, blank=True)
+    helm_operation_owner = models.CharField(max_length=120, blank=True)
+    helm_operation_started_at = models.DateTimeField(null=True, blank=True)
 
     objects = StoreQuerySet.as_manager()
 
@@ -195,6 +208,21 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit entries are append-only.")
+
+
+class WorkerHeartbeat(models.Model):
+    """A worker process's sign of life, written every few seconds by a thread of that process.
+
+    It tells a live owner (of a helm operation, or of a store's lock) from a lost one, whichever
+    host it runs on: a frozen, partitioned or killed process stops beating.
+    """
+
+    name = models.CharField(max_length=120, primary_key=True, help_text="host:pid of the worker process")
+    beat_at = models.DateTimeField()
+    backend_pid = models.IntegerField(null=True, blank=True, help_text="Postgres backend of its task connection")
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class UserQuota(models.Model):

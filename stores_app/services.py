@@ -7,6 +7,7 @@ in a single transaction, writes its audit entry, and queues the worker on commit
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -80,7 +81,12 @@ def create_store(user, name, engine, request=None) -> Store:
             if Store.objects.live().filter(slug=slug).exists():
                 raise Conflict(f"The address {slug}.{settings.STORE_BASE_DOMAIN} is taken; choose another name.")
             store = Store.objects.create(
-                owner=user, name=name.strip(), slug=slug, engine=engine, lease_expires_at=_queued_lease()
+                owner=user,
+                name=name.strip(),
+                slug=slug,
+                engine=engine,
+                lease_expires_at=_queued_lease(),
+                next_task_id=_new_task_id(),
             )
             store.namespace = namespace_for(store.pk, slug)
             store.release_name = release_for(store.pk, slug)
@@ -92,7 +98,7 @@ def create_store(user, name, engine, request=None) -> Store:
                 f"{store.get_engine_display()} store requested",
             )
             audit.record(AuditEntry.Action.STORE_CREATE, request=request, actor=user, store=store, engine=engine)
-            _enqueue_provision(store.pk)
+            _enqueue_provision(store)
     except QuotaExceeded as exc:
         audit.record(
             AuditEntry.Action.QUOTA_DENIED,
@@ -115,13 +121,22 @@ def _queued_lease():
     return timezone.now() + dt.timedelta(seconds=QUEUED_LEASE_SECONDS)
 
 
+def _new_task_id() -> str:
+    return str(uuid.uuid4())
+
+
 def _transition(store: Store, allowed: list[str], status: str, message: str, **fields) -> bool:
-    """Compare-and-swap the store's status; the row count says whether this caller won. Refreshes `store`."""
+    """Compare-and-swap the store's status; the row count says whether this caller won. Refreshes `store`.
+
+    The store gets a new current task id: whatever task was queued for its previous state is superseded.
+    """
     won = Store.objects.filter(pk=store.pk, status__in=allowed).update(
         status=status,
         status_message=message,
         attempts=0,
+        trouble_since=None,
         lease_expires_at=_queued_lease(),
+        next_task_id=_new_task_id(),
         updated_at=timezone.now(),
         **fields,
     )
@@ -133,24 +148,28 @@ def delete_store(store: Store, actor, request=None) -> Store:
     """Mark the store for teardown (compare-and-swap on its status) and queue the worker."""
     with transaction.atomic():
         deletable = [Status.PENDING, Status.PROVISIONING, Status.READY, Status.FAILED]
-        if not _transition(store, deletable, Status.DELETING, "Deletion requested"):
+        if not _transition(
+            store, deletable, Status.DELETING, "Deletion requested", deletion_requested_at=timezone.now()
+        ):
             if store.status in (Status.DELETING, Status.DELETED):
                 return store  # already on its way: deleting twice is harmless
             raise Conflict(f"The store cannot be deleted while it is {store.status}.")
         add_event(store, StoreEvent.Step.TEARDOWN_RELEASE, StoreEvent.Outcome.STARTED, "Deletion requested")
         audit.record(AuditEntry.Action.STORE_DELETE, request=request, actor=actor, store=store)
-        _enqueue_teardown(store.pk)
+        _enqueue_teardown(store)
     return store
 
 
 def retry_store(store: Store, actor, request=None) -> Store:
     """Send a failed store back to provisioning."""
     with transaction.atomic():
-        if not _transition(store, [Status.FAILED], Status.PENDING, "Retry requested", failure_reason=""):
+        # The readiness timeout counts from this retry, not from the first attempt weeks ago.
+        restart = {"failure_reason": "", "provisioning_started_at": None}
+        if not _transition(store, [Status.FAILED], Status.PENDING, "Retry requested", **restart):
             raise Conflict(f"Only a failed store can be retried; this one is {store.status}.")
         add_event(store, StoreEvent.Step.RETRY, StoreEvent.Outcome.INFO, "Retry requested")
         audit.record(AuditEntry.Action.STORE_RETRY, request=request, actor=actor, store=store)
-        _enqueue_provision(store.pk)
+        _enqueue_provision(store)
     return store
 
 
@@ -180,16 +199,35 @@ def admin_email(store: Store) -> str:
     return f"admin@{store.host}"
 
 
-def _enqueue_provision(store_id: int) -> None:
+def _enqueue_provision(store: Store) -> None:
     from .tasks import provision_store
 
-    transaction.on_commit(lambda: provision_store.delay(store_id))
+    _enqueue_on_commit(provision_store, store)
 
 
-def _enqueue_teardown(store_id: int) -> None:
+def _enqueue_teardown(store: Store) -> None:
     from .tasks import teardown_store
 
-    transaction.on_commit(lambda: teardown_store.delay(store_id))
+    _enqueue_on_commit(teardown_store, store)
+
+
+def _enqueue_on_commit(task, store: Store) -> None:
+    """Queue the store's current task once the transaction commits.
+
+    Robustly: the store is saved either way, so a broker that is down must not turn the request into
+    an error; its lease expires and the reconciler queues it then.
+    """
+    store_id, task_id = store.pk, store.next_task_id
+
+    def publish() -> None:
+        try:
+            task.apply_async((store_id,), task_id=task_id)
+        except Exception:
+            # Not queued: let the lease lapse now, so the reconciler's next pass queues it.
+            Store.objects.filter(pk=store_id, next_task_id=task_id).update(lease_expires_at=timezone.now())
+            raise
+
+    transaction.on_commit(publish, robust=True)
 
 
 # --- staff: orphans ---------------------------------------------------------------------

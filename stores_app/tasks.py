@@ -1,7 +1,8 @@
 """Celery tasks: thin wrappers that run one provisioning step and schedule what it asks for.
 
-Tasks take store ids, never objects. Acks are late and a lost worker's task is
-rejected back to the queue (settings); the attempt cap lives in the database.
+Tasks take store ids, never objects. Each is queued under the id the store records as its next
+task (`Store.next_task_id`), so a duplicate (a redelivery of a superseded task) does nothing. Acks
+are late and a lost worker's task is rejected back to the queue (settings).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_process_init
+from django.db import DatabaseError
 
 from . import provisioning
+from .locking import start_heartbeat
 from .provisioning import Next
 
 log = logging.getLogger(__name__)
@@ -20,42 +23,58 @@ log = logging.getLogger(__name__)
 def schedule(store_id: int, nxt: Next) -> None:
     task = {"provision": provision_store, "check_ready": check_store_ready, "teardown": teardown_store}.get(nxt.action)
     if task is not None:
-        task.apply_async((store_id,), countdown=nxt.delay)
+        task.apply_async((store_id,), countdown=nxt.delay, task_id=nxt.task_id or None)
 
 
-def _run_step(step, store_id: int) -> str:
-    nxt = step(store_id)
+def _run_step(step, store_id: int, task_id: str | None) -> str:
+    nxt = step(store_id, task_id)
     schedule(store_id, nxt)
     return nxt.action
 
 
-@shared_task(name="stores_app.tasks.provision_store")
-def provision_store(store_id: int) -> str:
-    return _run_step(provisioning.provision, store_id)
+# Postgres away (restarting, failing over): the step is retried as the same task (same id, so it stays
+# the store's current one), after 2 s growing to 30 s, for about 10 minutes; then the reconciler resumes it.
+STEP_TASK = {
+    "bind": True,
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 30,
+    "retry_jitter": False,
+    "max_retries": 25,
+}
 
 
-@shared_task(name="stores_app.tasks.check_store_ready")
-def check_store_ready(store_id: int) -> str:
-    return _run_step(provisioning.check_ready, store_id)
+@shared_task(name="stores_app.tasks.provision_store", **STEP_TASK)
+def provision_store(self, store_id: int) -> str:
+    return _run_step(provisioning.provision, store_id, self.request.id)
 
 
-@shared_task(name="stores_app.tasks.teardown_store")
-def teardown_store(store_id: int) -> str:
-    return _run_step(provisioning.teardown, store_id)
+@shared_task(name="stores_app.tasks.check_store_ready", **STEP_TASK)
+def check_store_ready(self, store_id: int) -> str:
+    return _run_step(provisioning.check_ready, store_id, self.request.id)
+
+
+@shared_task(name="stores_app.tasks.teardown_store", **STEP_TASK)
+def teardown_store(self, store_id: int) -> str:
+    return _run_step(provisioning.teardown, store_id, self.request.id)
 
 
 @shared_task(name="stores_app.tasks.reconcile_stores")
-def reconcile_stores() -> dict:
-    report, follow_ups = provisioning.reconcile()
+def reconcile_stores(resume_queued: bool = False) -> dict:
+    report, follow_ups = provisioning.reconcile(resume_queued=resume_queued)
     for store_id, nxt in follow_ups:
         schedule(store_id, nxt)
     return {"resumed": report.resumed, "vanished": report.vanished, "orphans": report.orphans}
 
 
-@worker_ready.connect
-def _reconcile_on_start(sender=None, **_kwargs) -> None:
-    # A worker that starts after a crash picks up what the crashed one left.
-    reconcile_stores.delay()
+@worker_process_init.connect
+def _beat_heartbeat(**_kwargs) -> None:
+    # Each pool process beats for itself: a killed or frozen process must stop beating on its own.
+    start_heartbeat()
+
+
+# The worker asks the reconciler to resume at once each time it connects to the broker (at start and
+# after an outage): orchestrator/celery.py, ResumeOnConnectStep.
 
 
 @shared_task(name="stores_app.tasks.act_on_orphan", bind=True, max_retries=4)

@@ -1,15 +1,20 @@
-"""Test settings: the real Postgres and Redis, but separate Redis databases for cache and broker,
-fast reconciliation timings, and a worker subprocess that uses the test database."""
+"""Test settings: the real Postgres and Redis, but separate Redis databases for cache and broker, and a
+worker subprocess that uses the test database. Every timing (stale-pending window, attempt budget,
+retry delays, reconciler interval) is production's: a test that needs another value overrides it
+locally and says why."""
 
 import os
 
 from orchestrator.settings import *  # noqa: F403
-from orchestrator.settings import DATABASES, REDIS_URL
+from orchestrator.settings import DATABASES, REDIS_URL, default_installation_id
 
 _redis_base = REDIS_URL.rsplit("/", 1)[0]
 CACHES["default"]["LOCATION"] = f"{_redis_base}/{os.environ.get('TEST_REDIS_CACHE_DB', '1')}"  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = "test"  # noqa: F405
-CELERY_BROKER_URL = f"{_redis_base}/{os.environ.get('TEST_REDIS_BROKER_DB', '2')}"
+# The chaos suite points its worker at a private Redis it may restart (TEST_CELERY_BROKER_URL).
+CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL") or (
+    f"{_redis_base}/{os.environ.get('TEST_REDIS_BROKER_DB', '2')}"
+)
 
 # TEST_DATABASE_NAME lets two test sessions share one Postgres server (say, CI beside a developer).
 TEST_DATABASE_NAME = os.environ.get("TEST_DATABASE_NAME", "test_" + DATABASES["default"]["NAME"])
@@ -25,7 +30,9 @@ STORE_BASE_DOMAIN = "stores.test"
 STORE_NAMESPACE_PREFIX = os.environ.setdefault("TEST_NAMESPACE_PREFIX", f"t{os.getpid() % 100000}")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests only
 LOG_FORMAT = "text"
-HELM_STALE_PENDING_SECONDS = int(os.environ.get("HELM_STALE_PENDING_SECONDS", "5"))
-RECONCILE_INTERVAL_SECONDS = 5
-CELERY_BEAT_SCHEDULE = {}
 WORKER_HEARTBEAT_FILE = os.environ.get("WORKER_HEARTBEAT_FILE", "/tmp/store-orchestrator-test-heartbeat")
+# This run's own installation id (its namespace prefix is its own), the same in the test process and
+# in the worker subprocesses it starts.
+ORCHESTRATOR_INSTALLATION_ID = os.environ.get("ORCHESTRATOR_INSTALLATION_ID") or default_installation_id(
+    {**DATABASES["default"], "NAME": TEST_DATABASE_NAME}, STORE_NAMESPACE_PREFIX, STORE_BASE_DOMAIN
+)

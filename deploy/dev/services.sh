@@ -38,11 +38,12 @@ start_postgres() {
     || psql -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE orchestrator OWNER orchestrator"
 }
 
+# Tasks live in Redis (queued and delayed ones): an append-only file keeps them across a restart.
 start_redis() {
   mkdir -p "$redis_dir"
   if ! redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then
     redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$redis_dir" --daemonize yes \
-      --save "" --appendonly no --logfile "$redis_dir/redis.log" --pidfile "$redis_dir/redis.pid"
+      --save "" --appendonly yes --appendfsync everysec --logfile "$redis_dir/redis.log" --pidfile "$redis_dir/redis.pid"
     for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   fi
 }

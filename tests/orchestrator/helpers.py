@@ -1,4 +1,5 @@
-"""Drives provisioning steps in-process, the way the task layer would, for tests that script helm."""
+"""Drives provisioning steps in-process, the way the task layer would (same task ids, same delays), for
+tests that script helm."""
 
 from __future__ import annotations
 
@@ -14,15 +15,19 @@ STEPS = {
 }
 
 
-def drive(store_id: int, first: str = "provision", limit: int = 200, max_sleep: float = 0.5) -> Store:
-    """Run steps until one says done; sleeps are capped so backoff does not slow the test."""
-    action = first
-    for _ in range(limit):
-        nxt = STEPS[action](store_id)
+def drive(store_id: int, first: str = "provision", timeout: float = 240) -> Store:
+    """Run steps until one says done, waiting each step's real delay (no shrunk backoff), within `timeout` s."""
+    action, task_id = first, Store.objects.get(pk=store_id).next_task_id or None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        nxt = STEPS[action](store_id, task_id)
         if nxt.action == "done":
             break
-        action = nxt.action
-        time.sleep(min(nxt.delay, max_sleep))
+        action, task_id = nxt.action, nxt.task_id or None
+        time.sleep(nxt.delay)
+    else:
+        store = Store.objects.get(pk=store_id)
+        raise AssertionError(f"store {store_id} still moving after {timeout} s: {describe(store)}")
     return Store.objects.get(pk=store_id)
 
 

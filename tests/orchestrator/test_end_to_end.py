@@ -5,6 +5,7 @@ then are deleted until nothing of them is left in the cluster."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -36,6 +37,7 @@ def test_create_both_engines_ready_then_delete_leaves_nothing(celery_worker, own
         assert labels["store-orchestrator.io/store-id"] == str(store.pk)
         assert labels["store-orchestrator.io/owner-id"] == str(owner.pk)
         assert labels["store-orchestrator.io/engine"] == engine
+        assert labels["store-orchestrator.io/installation"] == settings.ORCHESTRATOR_INSTALLATION_ID
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
         assert core.list_namespaced_resource_quota(store.namespace).items, "no ResourceQuota"
         assert core.list_namespaced_limit_range(store.namespace).items, "no LimitRange"
@@ -54,6 +56,17 @@ def test_create_both_engines_ready_then_delete_leaves_nothing(celery_worker, own
         assert not Store.objects.filter(status_message__contains=password).exists()
         assert not AuditEntry.objects.filter(details__icontains=password).exists()
 
+    # The volumes each store has now, by name: after the delete each is looked up again, so the check
+    # does not merely repeat teardown's own condition (claims of the namespace).
+    volumes = {
+        store_id: [
+            pv.metadata.name
+            for pv in core.list_persistent_volume().items
+            if pv.spec.claim_ref and pv.spec.claim_ref.namespace == Store.objects.get(pk=store_id).namespace
+        ]
+        for store_id in created.values()
+    }
+    assert volumes[created["woocommerce"]], "a WooCommerce store has volumes (database, uploads)"
     for store_id in created.values():
         assert owner_api.delete(f"/api/stores/{store_id}/").status_code == 202
     for engine, store_id in created.items():
@@ -61,11 +74,9 @@ def test_create_both_engines_ready_then_delete_leaves_nothing(celery_worker, own
         assert store.status == Status.DELETED, f"{engine}: {store.status_message}"
         names = [ns.metadata.name for ns in core.list_namespace().items]
         assert store.namespace not in names
-        leftover = [
-            pv.metadata.name
-            for pv in core.list_persistent_volume().items
-            if pv.spec.claim_ref and pv.spec.claim_ref.namespace == store.namespace
-        ]
-        assert leftover == []
+        for volume in volumes[store_id]:
+            with pytest.raises(k8s.ApiException) as gone:
+                core.read_persistent_volume(volume)
+            assert gone.value.status == 404, f"{engine}: volume {volume} left behind"
     assert owner_api.get("/api/stores/").json()["results"] == []
     assert owner_api.get(f"/api/stores/{created['medusa']}/").json()["status"] == "deleted"
