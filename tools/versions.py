@@ -67,6 +67,8 @@ def find_pins(root: Path = REPO_ROOT) -> list[Pin]:
             pins += _image_pins(yaml.safe_load(path.read_text()), str(path.relative_to(root)))
     for name in DOCKERFILES:
         for match in ARG_IMAGE.finditer((root / name).read_text()):
+            if ":" not in match["image"]:
+                continue  # not a pin: `scratch`, the empty image a build argument may name
             repository, _, tag = match["image"].rpartition(":")
             pins.append(Pin(repository, tag, f"{name} ARG"))
     return pins
