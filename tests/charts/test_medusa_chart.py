@@ -216,7 +216,7 @@ def test_guard_rails_can_be_switched_off():
     kinds = {obj["kind"] for obj in objects}
     assert not kinds & {"ResourceQuota", "LimitRange", "NetworkPolicy"}, kinds
     (pod,) = [obj for obj in objects if obj["kind"] == "Pod"]
-    assert pod["spec"]["containers"][0]["image"] == "docker.io/library/node:22.23.0-alpine"
+    assert pod["spec"]["containers"][0]["image"] == "docker.io/library/node:22.23.5-alpine"
 
 
 MEDUSA_BAD_VALUES = {
