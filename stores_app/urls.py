@@ -1,11 +1,10 @@
 """Dashboard and API routes of the store domain."""
 
 from django.urls import include, path
-from knox import views as knox_views
 from rest_framework.routers import DefaultRouter
 
 from . import health, views
-from .api.tokens import TokenLoginView
+from .api.tokens import LogoutView, TokenLoginView
 from .api.views import StoreViewSet
 
 router = DefaultRouter()
@@ -25,6 +24,6 @@ urlpatterns = [
     path("healthz/live", health.live, name="healthz-live"),
     path("healthz/ready", health.ready, name="healthz-ready"),
     path("api/auth/token/", TokenLoginView.as_view(), name="api-token-create"),
-    path("api/auth/logout/", knox_views.LogoutView.as_view(), name="api-token-revoke"),
+    path("api/auth/logout/", LogoutView.as_view(), name="api-token-revoke"),
     path("api/", include(router.urls)),
 ]
