@@ -63,6 +63,11 @@ class Progress:
     def done_count(self) -> int:
         return sum(1 for s in self.steps if s.state == "done")
 
+    @property
+    def current_number(self) -> int:
+        """The step the store is at, counting from 1 (the last one once all are done)."""
+        return min(self.done_count + 1, len(self.steps))
+
 
 @dataclass
 class FoldedEvent:

@@ -70,6 +70,21 @@ def validate_engine(engine) -> str:
     return engine
 
 
+@dataclass
+class Address:
+    slug: str
+    host: str
+    taken: bool
+
+
+def check_address(name) -> Address:
+    """The address a store of this name would get and whether a live store already has it; raises
+    ValidationError (with how to fix the name) for a name the rules refuse. For the create form's preview."""
+    slug = slug_for(name)
+    taken = Store.objects.live().filter(slug=slug).exists()
+    return Address(slug=slug, host=f"{slug}.{settings.STORE_BASE_DOMAIN}", taken=taken)
+
+
 def add_event(store: Store, step: str, outcome: str, message: str = "") -> StoreEvent:
     return StoreEvent.objects.create(store=store, step=step, outcome=outcome, message=message[:2000])
 

@@ -32,7 +32,8 @@ def revoke_token(user, token_key: str, request=None) -> bool:
     """Revoke one of `user`'s tokens by the part of it that is shown (its first characters)."""
     tokens = AuthToken.objects.filter(user=user, token_key=token_key)
     names = [d.name for d in ApiTokenDetails.objects.filter(token__in=tokens)]
-    revoked, _ = tokens.delete()
+    _, deleted = tokens.delete()
+    revoked = deleted.get(AuthToken._meta.label, 0)
     if revoked:
         audit.record(AuditEntry.Action.TOKEN_REVOKE, request=request, actor=user, name=", ".join(names)[:120])
     return bool(revoked)
@@ -40,7 +41,8 @@ def revoke_token(user, token_key: str, request=None) -> bool:
 
 def revoke_all(user, reason: str) -> int:
     """Delete every API token of `user`; audited when there was one. Returns how many."""
-    revoked, _ = AuthToken.objects.filter(user=user).delete()
+    _, deleted = AuthToken.objects.filter(user=user).delete()
+    revoked = deleted.get(AuthToken._meta.label, 0)
     if revoked:
         audit.record(AuditEntry.Action.TOKEN_REVOKE, actor=user, tokens=revoked, reason=reason)
     return revoked
