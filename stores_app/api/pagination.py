@@ -11,7 +11,7 @@ MAX_LIMIT = 1000
 
 def _parse(request, name: str, default: int, minimum: int, maximum: int | None) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
     try:

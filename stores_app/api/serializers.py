@@ -25,8 +25,17 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong and how to fix it.")
 
 
+class TextField(serializers.CharField):
+    """Text only: a number or a boolean is refused, not turned into text (the schema says "string")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"Send text here, not {type(data).__name__}.")
+        return super().to_internal_value(data)
+
+
 @extend_schema_field({"type": "string", "minLength": NAME_MIN, "maxLength": NAME_MAX, "pattern": NAME_PATTERN})
-class StoreNameField(serializers.CharField):
+class StoreNameField(TextField):
     """Checked by the naming rules themselves, whose messages say how to fix a name; the schema states them."""
 
     def run_validation(self, data=serializers.empty):

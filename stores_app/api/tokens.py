@@ -12,10 +12,13 @@ from knox.models import AuthToken
 from rest_framework import serializers
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import Throttled
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from .. import audit, ratelimits
 from ..models import ApiTokenDetails, AuditEntry
+from .authentication import TokenAuthentication
+from .serializers import ErrorSerializer, TextField
 
 TOKEN_NAME_MAX = 60
 
@@ -49,7 +52,7 @@ def revoke_all(user, reason: str) -> int:
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(
+    name = TextField(
         required=False,
         allow_blank=True,
         max_length=TOKEN_NAME_MAX,
@@ -75,9 +78,18 @@ class TokenSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+INVALID_RESPONSE = OpenApiResponse(
+    response={
+        "type": "object",
+        "required": ["detail"],
+        "properties": {"detail": {"type": "string"}},
+        "additionalProperties": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
+    },
+    description="Invalid input; the messages say what to fix",
+)
 _ERRORS = {
-    401: OpenApiResponse(description="Not authenticated: HTTP Basic credentials (or a session) are needed"),
-    429: OpenApiResponse(description="Too many requests; the Retry-After header says how many seconds to wait"),
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated: HTTP Basic credentials are needed"),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; Retry-After says how many seconds to wait"),
 }
 
 
@@ -85,6 +97,7 @@ class TokenLoginView(knox_views.LoginView):
     """POST with HTTP Basic credentials (or a session) to get a new token; it is shown only once."""
 
     authentication_classes = [BasicAuthentication, SessionAuthentication]
+    parser_classes = [JSONParser]
 
     def initial(self, request, *args, **kwargs):
         # Limit by address before the password is even checked.
@@ -95,7 +108,12 @@ class TokenLoginView(knox_views.LoginView):
 
     @extend_schema(
         request=TokenRequestSerializer,
-        responses={200: TokenSerializer, 400: OpenApiResponse(description="Invalid name"), **_ERRORS},
+        responses={
+            200: TokenSerializer,
+            400: INVALID_RESPONSE,
+            415: OpenApiResponse(ErrorSerializer, description="The body is not JSON"),
+            **_ERRORS,
+        },
     )
     def post(self, request, format=None):
         """Issue a new API token for the caller (HTTP Basic); the body may name it."""
@@ -112,6 +130,8 @@ class TokenLoginView(knox_views.LoginView):
 
 class LogoutView(knox_views.LogoutView):
     """Revoke the token this request is made with."""
+
+    authentication_classes = [TokenAuthentication]
 
     @extend_schema(request=None, responses={204: OpenApiResponse(description="Token revoked"), **_ERRORS})
     def post(self, request, format=None):

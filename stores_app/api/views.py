@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, Throttled
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from .. import ratelimits, services
@@ -34,6 +35,19 @@ def _error(description: str) -> OpenApiResponse:
     return OpenApiResponse(response=ErrorSerializer, description=description)
 
 
+# Invalid input: the summary in "detail", and each field's own messages under its name.
+INVALID = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string", "description": "Everything that was wrong, in one sentence."}},
+    "additionalProperties": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
+}
+
+
+def _invalid(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=INVALID, description=description)
+
+
 # What every operation may answer besides its own codes.
 COMMON = {
     401: _error("Not authenticated: send `Authorization: Token <token>` (or sign in)"),
@@ -44,14 +58,17 @@ CONFLICT = _error("The store is not in a state that allows this; the detail says
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: StoreSerializer(many=True), 400: _error("Invalid limit or offset"), **COMMON}),
+    list=extend_schema(responses={200: StoreSerializer(many=True), 400: _invalid("Invalid limit or offset"), **COMMON}),
     retrieve=extend_schema(responses={200: StoreSerializer, **ONE_STORE}),
 )
 class StoreViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Stores of the calling user (staff: all). Another user's store answers 404."""
 
     serializer_class = StoreSerializer
+    parser_classes = [JSONParser]  # bodies are JSON, as the schema says
     queryset = Store.objects.none()  # tells the schema the id's type; requests use get_queryset
+    # Any id reaches the view, so a malformed one ("0.5") is the API's JSON 404, not the site's page.
+    lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
         queryset = Store.objects.for_user(self.request.user).select_related("owner")
@@ -63,9 +80,10 @@ class StoreViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveMod
         request=StoreCreateSerializer,
         responses={
             202: StoreSerializer,
-            400: _error("Invalid input; the message says what to fix"),
+            400: _invalid("Invalid input; the messages say what to fix"),
             403: _error("Quota reached: delete a store first"),
             409: _error("Name taken: the store's address is in use"),
+            415: _error("The body is not JSON (send Content-Type: application/json)"),
             **COMMON,
         },
     )
@@ -99,7 +117,7 @@ class StoreViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @extend_schema(
         responses={
             200: StoreEventSerializer(many=True),
-            400: _error("Invalid limit or offset"),
+            400: _invalid("Invalid limit or offset"),
             **ONE_STORE,
         }
     )
