@@ -192,7 +192,10 @@ def _health_context(store: Store) -> dict:
         "store": store,
         "health": health,
         "health_token": _token(store.status, refreshed, health.error if health else ""),
-        "health_poll_seconds": settings.DASHBOARD_HEALTH_POLL_SECONDS if store.is_watched else None,
+        # A running store's panel follows the watcher; a store still being created waits for its first look.
+        "health_poll_seconds": settings.DASHBOARD_HEALTH_POLL_SECONDS
+        if store.is_watched or store.is_changing
+        else None,
         "refresh_seconds": settings.HEALTH_REFRESH_SECONDS,
     }
 

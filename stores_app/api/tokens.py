@@ -12,7 +12,6 @@ from knox.models import AuthToken
 from rest_framework import serializers
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import Throttled
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from .. import audit, ratelimits
@@ -97,7 +96,6 @@ class TokenLoginView(knox_views.LoginView):
     """POST with HTTP Basic credentials (or a session) to get a new token; it is shown only once."""
 
     authentication_classes = [BasicAuthentication, SessionAuthentication]
-    parser_classes = [JSONParser]
 
     def initial(self, request, *args, **kwargs):
         # Limit by address before the password is even checked.
@@ -111,7 +109,7 @@ class TokenLoginView(knox_views.LoginView):
         responses={
             200: TokenSerializer,
             400: INVALID_RESPONSE,
-            415: OpenApiResponse(ErrorSerializer, description="The body is not JSON"),
+            415: OpenApiResponse(ErrorSerializer, description="The body is of a type the API does not read"),
             **_ERRORS,
         },
     )
