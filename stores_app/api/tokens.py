@@ -4,7 +4,10 @@ and whenever the user's password changes, never cached on the way to the user; t
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.signals import user_logged_in
+from django.http.request import RawPostDataException
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox import views as knox_views
@@ -12,6 +15,7 @@ from knox.models import AuthToken
 from rest_framework import serializers
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import Throttled
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from .. import audit, ratelimits
@@ -92,10 +96,27 @@ _ERRORS = {
 }
 
 
+# What HTTP tools send for "POST without a body": nothing, or an empty multipart message.
+_EMPTY_MULTIPART = re.compile(rb"--[^\r\n]+--\r?\n?")
+
+
+def _carries_nothing(request) -> bool:
+    """Whether a non-JSON request has no body to speak of (curl -X POST, wget --post-data '', a test
+    client's empty form): that is "no name", not a body of the wrong type (which is answered 415)."""
+    if request.content_type.startswith("application/json"):
+        return False
+    try:
+        body = request._request.body.strip()
+    except RawPostDataException:
+        return False
+    return not body or bool(_EMPTY_MULTIPART.fullmatch(body))
+
+
 class TokenLoginView(knox_views.LoginView):
     """POST with HTTP Basic credentials (or a session) to get a new token; it is shown only once."""
 
     authentication_classes = [BasicAuthentication, SessionAuthentication]
+    parser_classes = [JSONParser]
 
     def initial(self, request, *args, **kwargs):
         # Limit by address before the password is even checked.
@@ -109,13 +130,13 @@ class TokenLoginView(knox_views.LoginView):
         responses={
             200: TokenSerializer,
             400: INVALID_RESPONSE,
-            415: OpenApiResponse(ErrorSerializer, description="The body is of a type the API does not read"),
+            415: OpenApiResponse(ErrorSerializer, description="The body is not JSON"),
             **_ERRORS,
         },
     )
     def post(self, request, format=None):
         """Issue a new API token for the caller (HTTP Basic); the body may name it."""
-        params = TokenRequestSerializer(data=request.data)
+        params = TokenRequestSerializer(data={} if _carries_nothing(request) else request.data)
         params.is_valid(raise_exception=True)
         name = params.validated_data.get("name") or f"API token of {timezone.now():%Y-%m-%d %H:%M}"
         instance, token = issue_token(request.user, name, request=request, via="api")
