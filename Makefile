@@ -1,5 +1,5 @@
 # The commands the README shows. Everything is idempotent.
-.PHONY: up down test lint cluster-build cluster-start cluster-stop cluster-real-node bench versions
+.PHONY: up down test lint cluster-build cluster-start cluster-stop cluster-real-node bench versions screenshots
 
 up:            ## bring everything up and print where to go
 	deploy/dev/up.sh
@@ -31,3 +31,6 @@ bench:         ## provisioning/teardown/API benchmark on the simulated cluster (
 
 versions:      ## every pinned image next to the newest release of its line the project knows (tools/versions.yaml)
 	.venv/bin/python -m tools.versions
+
+screenshots:   ## the README's dashboard screenshots (docs/screenshots/*.png), from the browser tests
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots SIMCLUSTER_REAL_NODE=0 deploy/dev/test.sh tests/dashboard/test_browser.py

@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
+    "django_htmx",
+    "django_filters",
     "stores_app",
 ]
 
@@ -85,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -196,13 +199,13 @@ X_FRAME_OPTIONS = "DENY"
 # --- REST API -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "stores_app.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["stores_app.ratelimits.UserRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "stores_app.api.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "stores_app.api.errors.exception_handler",
 }
@@ -226,6 +229,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "stores_app.api.schema.closed_request_bodies",
+    ],
 }
 
 # --- Stores ---------------------------------------------------------------------
@@ -307,7 +314,7 @@ WORKER_HEARTBEAT_FILE = env("WORKER_HEARTBEAT_FILE", "/tmp/store-orchestrator-wo
 # --- Abuse limits and operator endpoints -----------------------------------------
 # Per user (per address when anonymous). Writes (anything but GET/HEAD/OPTIONS) keep the product's
 # 100 per 15 minutes; reads get their own, larger bucket, so a dashboard left open (the store page
-# polls every 1.5 s, the list reloads every 5 s) is never throttled, while scraping is still bounded.
+# polls every 2 s while a store changes, and only then) is never throttled, while scraping is still bounded.
 # RATELIMIT_DEFAULT is the earlier name of the write limit and still read.
 RATELIMIT_WRITE = env("RATELIMIT_WRITE", env("RATELIMIT_DEFAULT", "100/15m"))
 RATELIMIT_READ = env("RATELIMIT_READ", "2400/15m")
@@ -331,6 +338,43 @@ WORKER_STUCK_COMMAND_SECONDS = env_int(
     "WORKER_STUCK_COMMAND_SECONDS", max(HELM_TIMEOUT_SECONDS, HELM_TEST_TIMEOUT_SECONDS) + 60
 )
 
+# --- Dashboard, health watching and owner notifications ---------------------------
+# The store list and a store's page poll this often while a store is changing (pending, provisioning,
+# deleting); a running store's health panel polls HEALTH_POLL; settled pages stop polling.
+DASHBOARD_POLL_SECONDS = env_int("DASHBOARD_POLL_SECONDS", 2)
+DASHBOARD_HEALTH_POLL_SECONDS = env_int("DASHBOARD_HEALTH_POLL_SECONDS", 15)
+DASHBOARD_PAGE_SIZE = env_int("DASHBOARD_PAGE_SIZE", 50)
+# Where owners reach the dashboard; links in notification emails start with it.
+DASHBOARD_URL = env("DASHBOARD_URL", "http://127.0.0.1:8000").rstrip("/")
+# The worker looks at every running store (ready or degraded) about this often, queueing at most
+# HEALTH_REFRESH_BATCH refreshes per pass (stalest first), so a large fleet costs bounded work per pass.
+HEALTH_REFRESH_SECONDS = env_int("HEALTH_REFRESH_SECONDS", 60)
+HEALTH_REFRESH_BATCH = env_int("HEALTH_REFRESH_BATCH", 50)
+# What a snapshot keeps: the log tail of the store's main container (bytes after redaction, lines asked
+# for) and the namespace's latest events.
+HEALTH_LOG_TAIL_BYTES = env_int("HEALTH_LOG_TAIL_BYTES", 8192)
+HEALTH_LOG_TAIL_LINES = env_int("HEALTH_LOG_TAIL_LINES", 200)
+HEALTH_EVENTS = env_int("HEALTH_EVENTS", 10)
+# Owners are emailed when a store becomes ready, fails, degrades or recovers; the notifier looks for
+# such changes this often (and at once after a degradation it recorded itself).
+NOTIFY_INTERVAL_SECONDS = env_int("NOTIFY_INTERVAL_SECONDS", 15)
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 5)
+# Changes older than this when the notifier first sees them (it was not running) are not mailed.
+NOTIFY_MAX_AGE_SECONDS = env_int("NOTIFY_MAX_AGE_SECONDS", 3600)
+# Email: SMTP when EMAIL_HOST is set, else printed to the console (development). Tests use locmem.
+EMAIL_HOST = env("EMAIL_HOST")
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Store Orchestrator <stores@localhost>")
+
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
@@ -351,7 +395,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stores_app.tasks.reconcile_stores",
         "schedule": float(RECONCILE_INTERVAL_SECONDS),
         "options": {"expires": RECONCILE_INTERVAL_SECONDS},
-    }
+    },
+    "refresh-store-health": {
+        "task": "stores_app.tasks.refresh_health_pass",
+        "schedule": float(HEALTH_REFRESH_SECONDS),
+        "options": {"expires": HEALTH_REFRESH_SECONDS},
+    },
+    "notify-owners": {
+        "task": "stores_app.tasks.notify_owners",
+        "schedule": float(NOTIFY_INTERVAL_SECONDS),
+        "options": {"expires": NOTIFY_INTERVAL_SECONDS},
+    },
 }
 
 # --- Logging --------------------------------------------------------------------

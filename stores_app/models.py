@@ -17,15 +17,35 @@ class Status(models.TextChoices):
     PENDING = "pending", "Pending"
     PROVISIONING = "provisioning", "Provisioning"
     READY = "ready", "Ready"
+    # Was ready, and its workloads stopped being ready since (the health watcher's finding); it turns
+    # ready again by itself when they recover.
+    DEGRADED = "degraded", "Degraded"
     FAILED = "failed", "Failed"
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
 
 
+# Which statuses allow what, decided here once: services, views, the API, the admin and the worker all
+# ask these lists (or the Store properties built on them). A new status joins the lists it belongs to.
+
 # States in which a store counts against its owner's quota and owns its address.
-LIVE_STATUSES = [Status.PENDING, Status.PROVISIONING, Status.READY, Status.FAILED, Status.DELETING]
+LIVE_STATUSES = [
+    Status.PENDING,
+    Status.PROVISIONING,
+    Status.READY,
+    Status.DEGRADED,
+    Status.FAILED,
+    Status.DELETING,
+]
 # States a worker is expected to move forward; the reconciler resumes them.
 ACTIVE_STATUSES = [Status.PENDING, Status.PROVISIONING, Status.DELETING]
+# Running stores: the health watcher refreshes their snapshot and moves them between these two only.
+WATCHED_STATUSES = [Status.READY, Status.DEGRADED]
+# What an owner may ask for, by status.
+DELETABLE_STATUSES = [Status.PENDING, Status.PROVISIONING, Status.READY, Status.DEGRADED, Status.FAILED]
+RETRYABLE_STATUSES = [Status.FAILED]
+# A store in these has (or will have) its credentials Secret; deleting and deleted ones have none.
+CREDENTIALS_STATUSES = [Status.PENDING, Status.PROVISIONING, Status.READY, Status.DEGRADED, Status.FAILED]
 
 
 class StoreQuerySet(models.QuerySet["Store"]):
@@ -108,11 +128,25 @@ class Store(models.Model):
 
     @property
     def can_retry(self) -> bool:
-        return self.status == Status.FAILED
+        return self.status in RETRYABLE_STATUSES
 
     @property
     def can_delete(self) -> bool:
-        return self.status in (Status.PENDING, Status.PROVISIONING, Status.READY, Status.FAILED)
+        return self.status in DELETABLE_STATUSES
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.status in CREDENTIALS_STATUSES and bool(self.namespace)
+
+    @property
+    def is_changing(self) -> bool:
+        """A worker is moving it: the dashboard watches it closely until it settles."""
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_watched(self) -> bool:
+        """Running: the health watcher keeps its snapshot fresh."""
+        return self.status in WATCHED_STATUSES
 
 
 class StoreEvent(models.Model):
@@ -133,6 +167,7 @@ class StoreEvent(models.Model):
         TEARDOWN_NAMESPACE = "teardown_namespace", "Delete namespace"
         DELETED = "deleted", "Deleted"
         DRIFT = "drift", "Drift"
+        HEALTH = "health", "Health"
 
     class Outcome(models.TextChoices):
         STARTED = "started", "Started"
@@ -168,6 +203,8 @@ class AuditEntry(models.Model):
         STORE_FAILED = "store.failed", "Store failed"
         STORE_READY = "store.ready", "Store ready"
         STORE_REPAIR = "store.repair", "Release repaired"
+        STORE_DEGRADED = "store.degraded", "Store degraded"
+        STORE_RECOVERED = "store.recovered", "Store recovered"
         STORE_CREDENTIALS = "store.credentials", "Credentials viewed"
         QUOTA_DENIED = "quota.denied", "Quota denied"
         RATE_LIMITED = "ratelimit.denied", "Rate limited"
@@ -176,6 +213,7 @@ class AuditEntry(models.Model):
         ORPHAN_DELETE = "orphan.delete", "Orphan deleted"
         TOKEN_CREATE = "token.create", "API token created"
         TOKEN_REVOKE = "token.revoke", "API token revoked"
+        NOTIFICATION_FAILED = "notify.failed", "Notification failed"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"
@@ -265,3 +303,67 @@ class OrphanNamespace(models.Model):
         """The labels that say which store it claims to be, e.g. "store-id=4, owner-id=2, engine=medusa"."""
         prefix = "store-orchestrator.io/"
         return ", ".join(f"{k[len(prefix) :]}={v}" for k, v in sorted(self.labels.items()) if k.startswith(prefix))
+
+
+class StoreHealth(models.Model):
+    """What the health watcher last saw of a running store, for its page to show (the page never asks the
+    cluster). Holds no secrets: the log tail is redacted of the store's credentials before it is saved."""
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, primary_key=True, related_name="health")
+    refreshed_at = models.DateTimeField(null=True, blank=True, help_text="When the watcher last looked.")
+    # A refresh queued for this store and not yet done: another pass leaves it alone until this passes.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    healthy = models.BooleanField(null=True, help_text="Every workload ready at the last look; empty: not known.")
+    summary = models.CharField(max_length=500, blank=True)
+    workloads = models.JSONField(default=list, blank=True, help_text="[{kind, name, ready, desired, restarts}]")
+    pods = models.JSONField(default=list, blank=True, help_text="[{name, phase, ready, restarts, reason}]")
+    quota = models.JSONField(default=list, blank=True, help_text="[{resource, used, hard, percent}]")
+    events = models.JSONField(default=list, blank=True, help_text="The namespace's latest events, newest first.")
+    log_source = models.CharField(max_length=200, blank=True, help_text="pod/container the log tail comes from")
+    log_tail = models.TextField(blank=True, help_text="Redacted, bounded in size.")
+    log_note = models.CharField(max_length=500, blank=True, help_text="Why there is no log tail, if there is none.")
+    error = models.CharField(max_length=500, blank=True, help_text="Why the last refresh could not look.")
+
+    class Meta:
+        verbose_name_plural = "store health"
+
+    def __str__(self) -> str:
+        return f"health of {self.store_id}"
+
+
+class OwnerNotification(models.Model):
+    """The email an owner gets for one change of their store (ready, failed, degraded, recovered).
+
+    One row per audit entry of those kinds, made by the notifier when it picks the entry up: the
+    unique key means no entry is mailed twice, and an entry whose mail could not be sent yet is tried
+    again on the next pass.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    audit_entry = models.OneToOneField(AuditEntry, on_delete=models.CASCADE, related_name="notification")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True, help_text="Why it was skipped, or the last send error.")
+
+    def __str__(self) -> str:
+        return f"{self.audit_entry_id}: {self.state}"
+
+
+class ApiTokenDetails(models.Model):
+    """What the owner of an API token sees about it besides what knox keeps: its name and last use."""
+
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="details", db_constraint=True
+    )
+    name = models.CharField(max_length=60, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name or "unnamed token"

@@ -42,7 +42,16 @@ from .decisions import (
 from .helm import HelmError, HelmGateway, ReleaseState, ReleaseStatus
 from .kube import LABEL_ENGINE, LABEL_MANAGED_BY, LABEL_STORE_ID, MANAGED_BY, KubeError, KubeGateway, NotManaged
 from .locking import holder_lost, is_locked, owner_alive, process_name, store_lock
-from .models import ACTIVE_STATUSES, AuditEntry, OrphanNamespace, Status, Store, StoreEvent, WorkerHeartbeat
+from .models import (
+    ACTIVE_STATUSES,
+    WATCHED_STATUSES,
+    AuditEntry,
+    OrphanNamespace,
+    Status,
+    Store,
+    StoreEvent,
+    WorkerHeartbeat,
+)
 from .services import QUEUED_LEASE_SECONDS, add_event, admin_email
 
 log = logging.getLogger(__name__)
@@ -621,7 +630,7 @@ def _resume(store: Store, now: dt.datetime) -> Next:
 
 
 def _fail_vanished(report: ReconcileReport, managed: dict[str, dict[str, str]]) -> None:
-    for store in Store.objects.filter(status=Status.READY):
+    for store in Store.objects.filter(status__in=WATCHED_STATUSES):
         if store.namespace not in managed:
             report.vanished.append(store.pk)
             _fail(

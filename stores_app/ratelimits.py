@@ -4,7 +4,9 @@ The dashboard and the API draw from the same per-user buckets, so switching surf
 "read" for GET/HEAD/OPTIONS, "write" for every other method, and on top of those "create" for new
 stores and "login" (per address) for password checks. Reads and writes are apart so that a dashboard
 polling a store's progress never uses up the budget for changing things, and a burst of writes
-never blinds the dashboard. A refusal is a 429 with Retry-After; the first refusal in a window is audited.
+never blinds the dashboard. "create" counts store creations, not attempts: a request is refused when
+the bucket is full, but only a store actually created is counted, so a mistyped name costs nothing.
+A refusal is a 429 with Retry-After; the first refusal in a window is audited.
 """
 
 from __future__ import annotations
@@ -93,6 +95,21 @@ def check(request, scope: str) -> int | None:
     return wait
 
 
+def creation_wait(request) -> int | None:
+    """Seconds to wait before another store may be created, or None; counts nothing (see count_creation)."""
+    usage = get_usage(request, group="stores:create", key=_key, rate=_rate("create"), increment=False)
+    if usage is None or usage["count"] < usage["limit"]:
+        return None
+    wait = max(1, int(usage["time_left"]))
+    _audit_once(request, "create", wait)
+    return wait
+
+
+def count_creation(request) -> None:
+    """Count a store that was created against the creator's "create" bucket."""
+    get_usage(request, group="stores:create", key=_key, rate=_rate("create"), increment=True)
+
+
 def _audit_once(request, scope: str, wait: int) -> None:
     from . import audit
 
@@ -150,14 +167,11 @@ class UserRateThrottle(BaseThrottle):
     """DRF throttle over the same django-ratelimit counters; DRF adds Retry-After from wait()."""
 
     def allow_request(self, request, view) -> bool:
-        scopes = [method_scope(request)]
-        if getattr(view, "action", None) == "create" and request.method == "POST":
-            scopes.append("create")
-        for scope in scopes:
-            wait = check(request, scope)
-            if wait is not None:
-                self._wait = wait
-                return False
+        # Store creations are limited by the view itself, once the input is valid (creation_wait).
+        wait = check(request, method_scope(request))
+        if wait is not None:
+            self._wait = wait
+            return False
         return True
 
     def wait(self) -> float | None:

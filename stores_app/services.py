@@ -19,7 +19,18 @@ from django.utils import timezone
 
 from . import audit
 from .kube import KubeError, KubeGateway
-from .models import LIVE_STATUSES, AuditEntry, Engine, OrphanNamespace, Status, Store, StoreEvent, UserQuota
+from .models import (
+    DELETABLE_STATUSES,
+    LIVE_STATUSES,
+    RETRYABLE_STATUSES,
+    AuditEntry,
+    Engine,
+    OrphanNamespace,
+    Status,
+    Store,
+    StoreEvent,
+    UserQuota,
+)
 from .naming import namespace_for, release_for, slug_for
 
 QUEUED_LEASE_SECONDS = 120
@@ -57,6 +68,21 @@ def validate_engine(engine) -> str:
         choices = ", ".join(Engine.values)
         raise ValidationError(f"Unknown engine {engine!r}; choose one of: {choices}.")
     return engine
+
+
+@dataclass
+class Address:
+    slug: str
+    host: str
+    taken: bool
+
+
+def check_address(name) -> Address:
+    """The address a store of this name would get and whether a live store already has it; raises
+    ValidationError (with how to fix the name) for a name the rules refuse. For the create form's preview."""
+    slug = slug_for(name)
+    taken = Store.objects.live().filter(slug=slug).exists()
+    return Address(slug=slug, host=f"{slug}.{settings.STORE_BASE_DOMAIN}", taken=taken)
 
 
 def add_event(store: Store, step: str, outcome: str, message: str = "") -> StoreEvent:
@@ -147,9 +173,8 @@ def _transition(store: Store, allowed: list[str], status: str, message: str, **f
 def delete_store(store: Store, actor, request=None) -> Store:
     """Mark the store for teardown (compare-and-swap on its status) and queue the worker."""
     with transaction.atomic():
-        deletable = [Status.PENDING, Status.PROVISIONING, Status.READY, Status.FAILED]
         if not _transition(
-            store, deletable, Status.DELETING, "Deletion requested", deletion_requested_at=timezone.now()
+            store, DELETABLE_STATUSES, Status.DELETING, "Deletion requested", deletion_requested_at=timezone.now()
         ):
             if store.status in (Status.DELETING, Status.DELETED):
                 return store  # already on its way: deleting twice is harmless
@@ -165,7 +190,7 @@ def retry_store(store: Store, actor, request=None) -> Store:
     with transaction.atomic():
         # The readiness timeout counts from this retry, not from the first attempt weeks ago.
         restart = {"failure_reason": "", "provisioning_started_at": None}
-        if not _transition(store, [Status.FAILED], Status.PENDING, "Retry requested", **restart):
+        if not _transition(store, RETRYABLE_STATUSES, Status.PENDING, "Retry requested", **restart):
             raise Conflict(f"Only a failed store can be retried; this one is {store.status}.")
         add_event(store, StoreEvent.Step.RETRY, StoreEvent.Outcome.INFO, "Retry requested")
         audit.record(AuditEntry.Action.STORE_RETRY, request=request, actor=actor, store=store)
@@ -182,7 +207,7 @@ class Credentials:
 
 def reveal_credentials(store: Store, actor, request=None) -> Credentials:
     """Read the store's admin password from its Kubernetes Secret for the owner; audited."""
-    if store.status in (Status.DELETING, Status.DELETED) or not store.namespace:
+    if not store.has_credentials:
         raise Conflict("This store has no credentials any more.")
     try:
         password = KubeGateway().read_secret_value(store.namespace, store.secret_name, "admin-password")

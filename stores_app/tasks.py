@@ -87,3 +87,34 @@ def act_on_orphan(self, orphan_id: int, action: str, actor_id: int | None) -> st
     if outcome == "retry":
         raise self.retry(countdown=5 * 2**self.request.retries)
     return outcome
+
+
+# --- running stores: health watching and owner notifications ------------------------------------
+
+
+@shared_task(name="stores_app.tasks.refresh_health_pass")
+def refresh_health_pass() -> int:
+    """Beat: queue a health refresh for the stalest running stores (bounded per pass)."""
+    from . import health_watch
+
+    due = health_watch.claim_due()
+    for store_id in due:
+        refresh_store_health.delay(store_id)
+    return len(due)
+
+
+@shared_task(
+    name="stores_app.tasks.refresh_store_health", autoretry_for=(DatabaseError,), retry_backoff=2, max_retries=5
+)
+def refresh_store_health(store_id: int) -> str:
+    from . import health_watch
+
+    return health_watch.refresh(store_id)
+
+
+@shared_task(name="stores_app.tasks.notify_owners")
+def notify_owners() -> dict:
+    """Beat (and after a degradation): email owners about changes of their stores not mailed yet."""
+    from . import notify
+
+    return notify.notify_pass()

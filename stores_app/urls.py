@@ -1,11 +1,10 @@
 """Dashboard and API routes of the store domain."""
 
 from django.urls import include, path
-from knox import views as knox_views
 from rest_framework.routers import DefaultRouter
 
 from . import health, views
-from .api.tokens import TokenLoginView
+from .api.tokens import LogoutView, TokenLoginView
 from .api.views import StoreViewSet
 
 router = DefaultRouter()
@@ -14,8 +13,11 @@ router.register("stores", StoreViewSet, basename="api-store")
 urlpatterns = [
     path("", views.store_list, name="store-list"),
     path("stores/new", views.store_create, name="store-create"),
+    path("stores/rows", views.store_rows, name="store-rows"),
+    path("stores/check-name", views.store_name_check, name="store-name-check"),
     path("stores/<int:pk>/", views.store_detail, name="store-detail"),
     path("stores/<int:pk>/progress", views.store_progress, name="store-progress"),
+    path("stores/<int:pk>/health", views.store_health, name="store-health"),
     path("stores/<int:pk>/retry", views.store_retry, name="store-retry"),
     path("stores/<int:pk>/delete", views.store_delete, name="store-delete"),
     path("stores/<int:pk>/credentials", views.store_credentials, name="store-credentials"),
@@ -25,6 +27,6 @@ urlpatterns = [
     path("healthz/live", health.live, name="healthz-live"),
     path("healthz/ready", health.ready, name="healthz-ready"),
     path("api/auth/token/", TokenLoginView.as_view(), name="api-token-create"),
-    path("api/auth/logout/", knox_views.LogoutView.as_view(), name="api-token-revoke"),
+    path("api/auth/logout/", LogoutView.as_view(), name="api-token-revoke"),
     path("api/", include(router.urls)),
 ]

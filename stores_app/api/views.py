@@ -1,23 +1,74 @@
-"""API views: list/create/retrieve/delete stores, retry, events, credentials. Thin callers of services."""
+"""API views: list/create/retrieve/delete stores, retry, events, credentials. Thin callers of services.
+
+Every response code an operation can give is in its schema (tests/dashboard/test_api_schema.py runs
+schemathesis against the live schema with every check on)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, Throttled
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from .. import services
+from .. import ratelimits, services
 from ..models import Store
 from ..ratelimits import ThrottleFirstMixin
-from .serializers import CredentialsSerializer, StoreCreateSerializer, StoreEventSerializer, StoreSerializer
+from .serializers import (
+    CredentialsSerializer,
+    ErrorSerializer,
+    StoreCreateSerializer,
+    StoreEventSerializer,
+    StoreSerializer,
+)
 
 
+class TokenScheme(KnoxTokenScheme):
+    """The API's token authentication is knox's, plus last-use tracking: the same scheme in the schema."""
+
+    target_class = "stores_app.api.authentication.TokenAuthentication"
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorSerializer, description=description)
+
+
+# Invalid input: the summary in "detail", and each field's own messages under its name.
+INVALID = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string", "description": "Everything that was wrong, in one sentence."}},
+    "additionalProperties": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
+}
+
+
+def _invalid(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=INVALID, description=description)
+
+
+# What every operation may answer besides its own codes.
+COMMON = {
+    401: _error("Not authenticated: send `Authorization: Token <token>` (or sign in)"),
+    429: _error("Too many requests; the Retry-After header says how many seconds to wait"),
+}
+ONE_STORE = {**COMMON, 404: _error("No such store among yours (another user's store answers 404 too)")}
+CONFLICT = _error("The store is not in a state that allows this; the detail says which")
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: StoreSerializer(many=True), 400: _invalid("Invalid limit or offset"), **COMMON}),
+    retrieve=extend_schema(responses={200: StoreSerializer, **ONE_STORE}),
+)
 class StoreViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Stores of the calling user (staff: all). Another user's store answers 404."""
 
     serializer_class = StoreSerializer
+    parser_classes = [JSONParser]  # bodies are JSON, as the schema says
+    queryset = Store.objects.none()  # tells the schema the id's type; requests use get_queryset
+    # Any id reaches the view, so a malformed one ("0.5") is the API's JSON 404, not the site's page.
+    lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
         queryset = Store.objects.for_user(self.request.user).select_related("owner")
@@ -29,41 +80,63 @@ class StoreViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveMod
         request=StoreCreateSerializer,
         responses={
             202: StoreSerializer,
-            400: OpenApiResponse(),
-            403: OpenApiResponse(description="Quota reached"),
-            409: OpenApiResponse(description="Name taken"),
+            400: _invalid("Invalid input; the messages say what to fix"),
+            403: _error("Quota reached: delete a store first"),
+            409: _error("Name taken: the store's address is in use"),
+            415: _error("The body is not JSON (send Content-Type: application/json)"),
+            **COMMON,
         },
     )
     def create(self, request):
-        """Accept a new store; provisioning continues in the background (202)."""
+        """Accept a new store; provisioning continues in the background (202). Only a store actually
+        created counts against the creation limit; invalid input does not."""
         serializer = StoreCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        wait = ratelimits.creation_wait(request)
+        if wait is not None:
+            raise Throttled(wait=wait)
         store = services.create_store(
             request.user, serializer.validated_data["name"], serializer.validated_data["engine"], request=request
         )
+        ratelimits.count_creation(request)
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses={202: StoreSerializer, 409: OpenApiResponse()})
+    @extend_schema(responses={202: StoreSerializer, 409: CONFLICT, **ONE_STORE})
     def destroy(self, request, pk=None):
         """Start teardown (202); the store is marked deleted once nothing of it is left in the cluster."""
         store = services.delete_store(self.get_object(), request.user, request=request)
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={202: StoreSerializer, 409: OpenApiResponse()})
+    @extend_schema(request=None, responses={202: StoreSerializer, 409: CONFLICT, **ONE_STORE})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Send a failed store back to provisioning (202)."""
         store = services.retry_store(self.get_object(), request.user, request=request)
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=StoreEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        responses={
+            200: StoreEventSerializer(many=True),
+            400: _invalid("Invalid limit or offset"),
+            **ONE_STORE,
+        }
+    )
+    @action(detail=True, methods=["get"], serializer_class=StoreEventSerializer)
     def events(self, request, pk=None):
-        """The store's progress timeline, oldest first."""
+        """The store's progress timeline, oldest first, a page at a time (limit/offset)."""
         store = self.get_object()
-        return Response(StoreEventSerializer(store.events.all(), many=True).data)
+        page = self.paginate_queryset(store.events.all())
+        return self.get_paginated_response(StoreEventSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses={200: CredentialsSerializer, 409: OpenApiResponse()})
+    @extend_schema(
+        request=None,
+        responses={
+            200: CredentialsSerializer,
+            409: _error("The store has no credentials (yet, or any more)"),
+            503: _error("The cluster could not be reached; try again"),
+            **ONE_STORE,
+        },
+    )
     @action(detail=True, methods=["post"])
     def credentials(self, request, pk=None):
         """The store's admin login, read from its Kubernetes Secret; owner only, audited, never cached."""

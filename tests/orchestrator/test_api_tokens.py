@@ -109,4 +109,4 @@ def test_the_page_that_shows_a_new_token_is_never_cached_and_says_when_it_expire
     assert created.status_code == 200 and b'id="new-token"' in created.content
     assert "no-store" in created["Cache-Control"]
     expiry = AuthToken.objects.get(user=owner).expiry
-    assert f"<td>{expiry:%Y-%m-%d %H:%M}</td>" in created.content.decode()
+    assert f'<td data-label="Expires">{expiry:%Y-%m-%d %H:%M}</td>' in created.content.decode()
