@@ -219,13 +219,20 @@ REST_KNOX = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Store Orchestrator API",
-    "DESCRIPTION": "Create, watch, retry and delete WooCommerce and Medusa stores.",
+    "DESCRIPTION": "Create, watch, retry, upgrade and delete WooCommerce and Medusa stores; roll chart versions "
+    "out to the fleet (staff).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Upgrades, rollouts and their stores each have a "state" of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "StoreUpgradeStateEnum": "stores_app.models.StoreUpgrade.State",
+        "RolloutStateEnum": "stores_app.models.Rollout.State",
+        "RolloutItemStateEnum": "stores_app.models.RolloutItem.State",
+    },
 }
 
 # --- Stores ---------------------------------------------------------------------
