@@ -475,3 +475,17 @@ class RolloutItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rollout_id}/{self.store_id}: wave {self.wave} {self.state}"
+
+    @classmethod
+    def settle(cls, upgrade: StoreUpgrade) -> None:
+        """The item of an upgrade that ended takes its outcome; called in the transaction that ends it, so a
+        paused or cancelled rollout still shows how its last upgrades went."""
+        if upgrade.is_open:
+            return
+        if upgrade.state == StoreUpgrade.State.SUCCEEDED:
+            state, message = cls.State.SUCCEEDED, f"upgraded to {upgrade.to_version}"
+        elif upgrade.state == StoreUpgrade.State.ABANDONED:
+            state, message = cls.State.SKIPPED, "the store was deleted during its upgrade"
+        else:
+            state, message = cls.State.FAILED, f"{upgrade.get_state_display()}: {upgrade.message}"
+        cls.objects.filter(upgrade=upgrade, state=cls.State.UPGRADING).update(state=state, message=message[:2000])

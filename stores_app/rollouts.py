@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from . import audit, charts, services
 from .locking import rollout_lock
-from .models import AuditEntry, Rollout, RolloutItem, Status, StoreEvent, StoreUpgrade
+from .models import AuditEntry, Rollout, RolloutItem, Status, StoreEvent
 
 log = logging.getLogger(__name__)
 Item = RolloutItem.State
@@ -177,20 +177,13 @@ def _progress(rollout: Rollout) -> WaveProgress:
 
 
 def _settle_items(rollout: Rollout) -> None:
-    """Items whose upgrade ended take its outcome."""
+    """Items whose upgrade ended take its outcome (the upgrade's end does that already; this catches up with
+    one that ended without it, a store deleted by hand, say)."""
     for item in rollout.items.filter(state=Item.UPGRADING).select_related("upgrade"):
-        record = item.upgrade
-        if record is not None and record.is_open:
-            continue
-        if record is None:
-            state, message = Item.FAILED, "its upgrade record is missing"
-        elif record.state == StoreUpgrade.State.SUCCEEDED:
-            state, message = Item.SUCCEEDED, f"upgraded to {record.to_version}"
-        elif record.state == StoreUpgrade.State.ABANDONED:
-            state, message = Item.SKIPPED, "the store was deleted during its upgrade"
+        if item.upgrade is None:
+            RolloutItem.objects.filter(pk=item.pk).update(state=Item.FAILED, message="its upgrade record is missing")
         else:
-            state, message = Item.FAILED, f"{record.get_state_display()}: {record.message}"
-        RolloutItem.objects.filter(pk=item.pk, state=Item.UPGRADING).update(state=state, message=message[:2000])
+            RolloutItem.settle(item.upgrade)
 
 
 def _start_items(rollout: Rollout, count: int) -> None:

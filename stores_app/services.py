@@ -169,9 +169,14 @@ def delete_store(store: Store, actor, request=None) -> Store:
                 return store  # already on its way: deleting twice is harmless
             raise Conflict(f"The store cannot be deleted while it is {store.status}.")
         # An upgrade under way stops here: its next step finds the store deleting and does nothing.
-        StoreUpgrade.objects.filter(store=store, state__in=StoreUpgrade.OPEN_STATES).update(
-            state=StoreUpgrade.State.ABANDONED, message="The store was deleted", finished_at=timezone.now()
-        )
+        for upgrade in StoreUpgrade.objects.filter(store=store, state__in=StoreUpgrade.OPEN_STATES):
+            upgrade.state, upgrade.message, upgrade.finished_at = (
+                StoreUpgrade.State.ABANDONED,
+                "deleted",
+                timezone.now(),
+            )
+            upgrade.save(update_fields=["state", "message", "finished_at"])
+            RolloutItem.settle(upgrade)
         add_event(store, StoreEvent.Step.TEARDOWN_RELEASE, StoreEvent.Outcome.STARTED, "Deletion requested")
         audit.record(AuditEntry.Action.STORE_DELETE, request=request, actor=actor, store=store)
         _enqueue_teardown(store)

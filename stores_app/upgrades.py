@@ -32,7 +32,7 @@ from . import audit, charts
 from .decisions import ReleaseAction, UnknownReleaseState, UpgradeGoal, decide_release
 from .helm import HelmError, HelmGateway
 from .kube import KubeError, KubeGateway
-from .models import AuditEntry, Status, Store, StoreEvent, StoreUpgrade
+from .models import AuditEntry, RolloutItem, Status, Store, StoreEvent, StoreUpgrade
 from .provisioning import (
     DONE,
     STORE_VALUE_KEYS,
@@ -458,8 +458,11 @@ def _fail_upgrade(store: Store, record: StoreUpgrade, reason: str, category: str
 
 
 def _tell_rollout(record: StoreUpgrade) -> None:
-    """A rollout waits for its stores' upgrades: let it look at once (on commit) instead of at its next poll."""
+    """A rollout's item takes the outcome in this transaction, and a running rollout looks at once (on commit)
+    instead of at its next poll."""
     if record.rollout_id is not None:
+        record.refresh_from_db()
+        RolloutItem.settle(record)
         queue_rollout_advance(record.rollout_id)
 
 

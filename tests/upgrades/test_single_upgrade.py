@@ -19,7 +19,7 @@ from stores_app import services
 from stores_app.models import AuditEntry, Status, Store, StoreUpgrade
 from tests.orchestrator.helpers import describe, drive
 
-from .conftest import NEW_VERSION, OLD_VERSION, helm_history, release_new_version, revisions_at
+from .versions import NEW_VERSION, OLD_VERSION, helm_history, release_new_version, revisions_at
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
 

@@ -16,7 +16,7 @@ from stores_app.models import AuditEntry, Rollout, RolloutItem, Status, Store, S
 from stores_app.naming import namespace_for, release_for
 from tests.conftest import csrf_post
 
-from .conftest import OLD_VERSION
+from .versions import OLD_VERSION
 
 pytestmark = pytest.mark.django_db
 BEHIND = "0.0.1"
