@@ -356,11 +356,14 @@ def _ensure_release(store: Store, fresh_namespace: bool = False) -> None:
     raise HelmError("The release did not settle after a repair; looking again", temporary=True)
 
 
-def _observe_release(store: Store, helm: HelmGateway, status: ReleaseStatus | None = None) -> ObservedRelease:
-    """What the release is, reduced for the decision table (`status` when the caller read it already)."""
+def _observe_release(
+    store: Store, helm: HelmGateway, status: ReleaseStatus | None = None, setup_matters: bool = True
+) -> ObservedRelease:
+    """What the release is, reduced for the decision table (`status` when the caller read it already). Whether
+    a setup Job failed costs three API calls; an upgrade's decisions do not depend on it (its health gate does)."""
     status = status or helm.status(store.namespace, store.release_name)
     setup_failed = False
-    if status.state == ReleaseState.DEPLOYED:
+    if status.state == ReleaseState.DEPLOYED and setup_matters:
         setup_failed = bool(KubeGateway().readiness(store.namespace, store.release_name).failed)
     owner, operation_age = (
         _pending_owner(store, status) if status.state == ReleaseState.PENDING else (PendingOwner.UNKNOWN, 0.0)

@@ -135,7 +135,7 @@ def _apply_upgrade(store: Store, record: StoreUpgrade) -> None:
     goal = UpgradeGoal(record.to_version)
     for _ in range(3):
         status = helm.metadata(store.namespace, store.release_name)
-        decision = decide_release(_observe_release(store, helm, status), _release_limits(), goal)
+        decision = decide_release(_observe(store, helm, status), _release_limits(), goal)
         if decision.action == ReleaseAction.KEEP:
             _record_applied(record, status.revision, status.app_version)
             return
@@ -157,6 +157,10 @@ def _apply_upgrade(store: Store, record: StoreUpgrade) -> None:
         add_event(store, Step.UPGRADE, Outcome.SUCCEEDED, f"Revision {revision} applied (chart {record.to_version})")
         return
     raise HelmError("The release did not settle after a repair; looking again", temporary=True)
+
+
+def _observe(store: Store, helm: HelmGateway, status):
+    return _observe_release(store, helm, status, setup_matters=False)
 
 
 def _record_starting_point(record: StoreUpgrade, status) -> None:
@@ -349,7 +353,7 @@ def _apply_rollback(store: Store, record: StoreUpgrade) -> None:
     goal = UpgradeGoal(record.from_version, rollback_to=record.from_revision)
     for _ in range(3):
         status = helm.metadata(store.namespace, store.release_name)
-        decision = decide_release(_observe_release(store, helm, status), _release_limits(), goal)
+        decision = decide_release(_observe(store, helm, status), _release_limits(), goal)
         if decision.action == ReleaseAction.KEEP:
             return
         if decision.action == ReleaseAction.WAIT:

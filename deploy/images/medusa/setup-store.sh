@@ -35,6 +35,7 @@ wait_for() {
         try {
           await client.connect()
           if ((await client.query(sql, params)).rowCount > 0) process.exit(0)
+          if (!said) console.error(`setup-store: waiting for ${what}`)
         } catch (error) {
           if (!said) console.error(`setup-store: waiting for ${what} (${error.message})`)
         } finally {
