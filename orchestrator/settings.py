@@ -222,7 +222,8 @@ REST_KNOX = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Store Orchestrator API",
-    "DESCRIPTION": "Create, watch, retry and delete WooCommerce and Medusa stores.",
+    "DESCRIPTION": "Create, watch, retry, upgrade and delete WooCommerce and Medusa stores; roll chart versions "
+    "out to the fleet (staff).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -233,6 +234,12 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "stores_app.api.schema.closed_request_bodies",
     ],
+    # Upgrades, rollouts and their stores each have a "state" of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "StoreUpgradeStateEnum": "stores_app.models.StoreUpgrade.State",
+        "RolloutStateEnum": "stores_app.models.Rollout.State",
+        "RolloutItemStateEnum": "stores_app.models.RolloutItem.State",
+    },
 }
 
 # --- Stores ---------------------------------------------------------------------
@@ -308,6 +315,12 @@ READY_TIMEOUT_SECONDS = env_int("READY_TIMEOUT_SECONDS", 20 * 60)
 READY_CHECK_INTERVAL_SECONDS = env_int("READY_CHECK_INTERVAL_SECONDS", 2)
 TEARDOWN_TIMEOUT_SECONDS = env_int("TEARDOWN_TIMEOUT_SECONDS", 10 * 60)
 RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 60)
+# Upgrades (stores_app/upgrades.py): how long a new revision may take to pass the health gate (workloads
+# ready, its setup Job complete, helm test) before it is rolled back, and how long the rollback may take
+# to be healthy again before the store fails. A rollout looks at its waves at least this often.
+UPGRADE_HEALTH_TIMEOUT_SECONDS = env_int("UPGRADE_HEALTH_TIMEOUT_SECONDS", 10 * 60)
+ROLLBACK_TIMEOUT_SECONDS = env_int("ROLLBACK_TIMEOUT_SECONDS", 10 * 60)
+ROLLOUT_CHECK_INTERVAL_SECONDS = env_int("ROLLOUT_CHECK_INTERVAL_SECONDS", 10)
 # In the pod /tmp is a private emptyDir; the probe reads the same path.
 WORKER_HEARTBEAT_FILE = env("WORKER_HEARTBEAT_FILE", "/tmp/store-orchestrator-worker-heartbeat")  # noqa: S108
 

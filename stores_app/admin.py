@@ -1,9 +1,10 @@
-"""Django admin for operators: stores, their events, the audit log (read-only), quotas, orphans."""
+"""Django admin for operators: stores, their events and upgrades, rollouts, the audit log (read-only), quotas,
+orphans."""
 
 from django.contrib import admin, messages
 
 from . import services
-from .models import AuditEntry, OrphanNamespace, Store, StoreEvent, UserQuota
+from .models import AuditEntry, OrphanNamespace, Rollout, RolloutItem, Store, StoreEvent, StoreUpgrade, UserQuota
 
 
 class StoreEventInline(admin.TabularInline):
@@ -16,14 +17,45 @@ class StoreEventInline(admin.TabularInline):
         return False
 
 
+class StoreUpgradeInline(admin.TabularInline):
+    model = StoreUpgrade
+    extra = 0
+    can_delete = False
+    fields = [
+        "requested_at",
+        "state",
+        "from_version",
+        "from_revision",
+        "to_version",
+        "to_revision",
+        "rollout",
+        "message",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
-    list_display = ["name", "engine", "owner", "status", "namespace", "helm_revision", "created_at", "ready_at"]
-    list_filter = ["status", "engine"]
+    list_display = [
+        "name",
+        "engine",
+        "owner",
+        "status",
+        "chart_version",
+        "upgrades_pinned",
+        "namespace",
+        "helm_revision",
+        "created_at",
+        "ready_at",
+    ]
+    list_filter = ["status", "engine", "chart_version", "upgrades_pinned"]
     search_fields = ["name", "slug", "namespace", "owner__username"]
     readonly_fields = [f.name for f in Store._meta.fields]
-    inlines = [StoreEventInline]
-    actions = ["retry_stores", "delete_stores"]
+    inlines = [StoreUpgradeInline, StoreEventInline]
+    actions = ["retry_stores", "delete_stores", "upgrade_stores"]
 
     def has_add_permission(self, request):
         return False  # stores are created through the dashboard or API, which enforce quota and queue work
@@ -38,6 +70,10 @@ class StoreAdmin(admin.ModelAdmin):
     @admin.action(description="Delete selected stores (teardown)")
     def delete_stores(self, request, queryset):
         self._apply(request, queryset, services.delete_store, "queued for deletion")
+
+    @admin.action(description="Upgrade selected ready stores to today's chart")
+    def upgrade_stores(self, request, queryset):
+        self._apply(request, queryset, services.upgrade_store, "upgrading")
 
     def _apply(self, request, queryset, fn, verb):
         done = 0
@@ -96,3 +132,63 @@ class OrphanNamespaceAdmin(admin.ModelAdmin):
             except services.ServiceError as exc:
                 self.message_user(request, str(exc), messages.WARNING)
         self.message_user(request, f"Adoption of {requested} namespace(s) requested; the worker carries it out.")
+
+
+class RolloutItemInline(admin.TabularInline):
+    model = RolloutItem
+    extra = 0
+    can_delete = False
+    fields = ["wave", "store", "state", "upgrade", "message", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Rollout)
+class RolloutAdmin(admin.ModelAdmin):
+    """Rollouts are planned from the dashboard or the API (which choose and check the stores); here staff
+    watch them and pause, resume or cancel them."""
+
+    list_display = [
+        "id",
+        "engine",
+        "target_version",
+        "state",
+        "current_wave",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["state", "engine"]
+    readonly_fields = [f.name for f in Rollout._meta.fields]
+    inlines = [RolloutItemInline]
+    actions = ["pause", "resume", "cancel"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # its items and the stores' upgrades refer to it; cancel it instead
+
+    @admin.action(description="Pause selected rollouts")
+    def pause(self, request, queryset):
+        self._apply(request, queryset, services.pause_rollout, "paused")
+
+    @admin.action(description="Resume selected rollouts")
+    def resume(self, request, queryset):
+        self._apply(request, queryset, services.resume_rollout, "resumed")
+
+    @admin.action(description="Cancel selected rollouts")
+    def cancel(self, request, queryset):
+        self._apply(request, queryset, services.cancel_rollout, "cancelled")
+
+    def _apply(self, request, queryset, fn, verb):
+        done = 0
+        for rollout in queryset:
+            try:
+                fn(rollout, request.user, request=request)
+                done += 1
+            except services.ServiceError as exc:
+                self.message_user(request, f"Rollout #{rollout.pk}: {exc}", messages.WARNING)
+        self.message_user(request, f"{done} rollout(s) {verb}.")

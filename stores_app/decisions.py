@@ -5,6 +5,11 @@ operation, the namespace and its volumes), then ask here for the one named actio
 for, then act. Nothing here touches the cluster, the database or the clock, so the whole table is
 unit-tested in milliseconds (tests/orchestrator/test_decisions.py). A state this table does not
 know is an error, never a fall-through to install.
+
+An upgrade asks the same table with a goal (`UpgradeGoal`): the release deployed at the target chart
+version, or, once the upgrade failed, back at the revision it had before. Under a goal the table never
+answers "uninstall": an upgraded store holds data, so a state that would call for it is an error for
+an operator to look at.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .charts import is_older
 from .helm import ReleaseState
 
 
@@ -34,6 +40,7 @@ class ReleaseAction(enum.Enum):
     WAIT = "wait"  # another helm owns the release right now: look again soon
     UNLOCK = "unlock"  # stuck pending with a deployed revision: mark the stuck one failed, then upgrade
     UNINSTALL = "uninstall"  # stuck or failed without any deployed revision, or half uninstalled: clear it
+    ROLLBACK = "rollback"  # an upgrade failed: back to the revision deployed before it
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,16 @@ class ObservedRelease:
     setup_failed: bool = False  # a setup Job of the deployed revision failed
     owner: PendingOwner = PendingOwner.UNKNOWN
     operation_age_seconds: float = 0.0  # since our recorded helm operation started
+    chart_version: str = ""  # chart version of the latest revision (read only when an upgrade asks)
+
+
+@dataclass(frozen=True)
+class UpgradeGoal:
+    """What an upgrade wants of the release: deployed at chart `version`. With `rollback_to` the upgrade
+    failed, and `version` is the one the store ran before, at revision `rollback_to`."""
+
+    version: str
+    rollback_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,8 +77,10 @@ class Decision:
     reason: str
 
 
-def decide_release(seen: ObservedRelease, limits: ReleaseLimits) -> Decision:
-    """The one action a release in this state calls for."""
+def decide_release(seen: ObservedRelease, limits: ReleaseLimits, goal: UpgradeGoal | None = None) -> Decision:
+    """The one action a release in this state calls for (to provision the store, or with `goal`, to upgrade it)."""
+    if goal is not None:
+        return _decide_upgrade(seen, limits, goal)
     state = seen.state
     if state == ReleaseState.ABSENT:
         return Decision(ReleaseAction.INSTALL, "no release yet")
@@ -80,6 +99,34 @@ def decide_release(seen: ObservedRelease, limits: ReleaseLimits) -> Decision:
     raise UnknownReleaseState(
         f"Helm reports the release as {seen.raw_status or state.value!r}, which the orchestrator has no rule for; "
         "an operator must look at it (helm history) before retrying."
+    )
+
+
+def _decide_upgrade(seen: ObservedRelease, limits: ReleaseLimits, goal: UpgradeGoal) -> Decision:
+    state, running = seen.state, seen.chart_version or "an unknown version"
+    forward = goal.rollback_to is None
+    if state == ReleaseState.DEPLOYED:
+        if seen.chart_version == goal.version:
+            return Decision(ReleaseAction.KEEP, f"deployed at {goal.version}")
+        if forward and is_older(goal.version, seen.chart_version):
+            raise UnknownReleaseState(
+                f"The release runs chart {running}, newer than this upgrade's {goal.version}: someone upgraded it "
+                "outside the orchestrator; an operator must look at it (helm history) before retrying."
+            )
+        if forward:
+            return Decision(ReleaseAction.UPGRADE, f"deployed at {running}; upgrading to {goal.version}")
+        return Decision(ReleaseAction.ROLLBACK, f"deployed at {running}; back to revision {goal.rollback_to}")
+    if state == ReleaseState.FAILED and seen.has_deployed_history:
+        if forward:
+            return Decision(ReleaseAction.UPGRADE, f"the upgrade to {goal.version} failed part way; upgrading again")
+        return Decision(ReleaseAction.ROLLBACK, f"revision {seen.revision} failed; back to revision {goal.rollback_to}")
+    if state == ReleaseState.PENDING:
+        decision = _decide_pending(seen, limits)
+        if decision.action != ReleaseAction.UNINSTALL:
+            return decision
+    raise UnknownReleaseState(
+        f"Helm reports the release as {seen.raw_status or state.value!r} in the middle of an upgrade; it holds the "
+        "store's data, so the orchestrator will not reinstall it: an operator must look at it (helm history)."
     )
 
 

@@ -56,3 +56,34 @@ class AuditFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEntry
         fields = ["action", "outcome", "store"]
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in text.replace(",", " ").split() if word]
+
+
+class RolloutForm(forms.Form):
+    """Staff's new rollout; the rules (limits, selection, target) are decided by services.create_rollout."""
+
+    engine = forms.ChoiceField(choices=Engine.choices)
+    from_versions = forms.CharField(required=False, help_text="Chart versions to move, comma separated; empty: any.")
+    owners = forms.CharField(required=False, help_text="Usernames, comma separated; empty: every owner.")
+    store_ids = forms.CharField(required=False, help_text="Store ids, comma separated; empty: every store.")
+    canary_size = forms.IntegerField(initial=1, min_value=1, help_text="Stores in the first wave.")
+    growth = forms.IntegerField(initial=2, min_value=1, help_text="Each next wave is this many times larger.")
+    concurrency = forms.IntegerField(initial=4, min_value=1, help_text="Stores of a wave upgrading at once.")
+    failure_threshold = forms.IntegerField(
+        initial=0, min_value=0, max_value=100, help_text="Pause when more than this % of a wave failed (0: any)."
+    )
+
+    def clean_store_ids(self) -> list[int]:
+        words = _words(self.cleaned_data["store_ids"])
+        if not all(word.isdigit() for word in words):
+            raise forms.ValidationError("Store ids are whole numbers, separated by commas or spaces.")
+        return [int(word) for word in words]
+
+    def clean_from_versions(self) -> list[str]:
+        return _words(self.cleaned_data["from_versions"])
+
+    def clean_owners(self) -> list[str]:
+        return _words(self.cleaned_data["owners"])

@@ -50,6 +50,8 @@ class ReleaseStatus:
     revision: int | None = None
     updated: dt.datetime | None = None
     has_deployed_history: bool = False
+    chart_version: str = ""  # filled by HelmGateway.metadata (helm status does not report it)
+    app_version: str = ""
 
     def age_seconds(self) -> float:
         if self.updated is None:
@@ -119,6 +121,16 @@ def _parse_time(value) -> dt.datetime | None:
         return None
 
 
+_STATES = {
+    "deployed": ReleaseState.DEPLOYED,
+    "failed": ReleaseState.FAILED,
+    "pending-install": ReleaseState.PENDING,
+    "pending-upgrade": ReleaseState.PENDING,
+    "pending-rollback": ReleaseState.PENDING,
+    "uninstalling": ReleaseState.UNINSTALLING,
+    "uninstalled": ReleaseState.ABSENT,
+}
+
 _clients = threading.local()
 
 
@@ -148,11 +160,16 @@ class HelmGateway:
             raise classify(exc) from exc
 
     def chart(self, engine: str):
-        # Chart metadata is read once per process: `helm show chart` costs a subprocess.
-        path = str(Path(settings.STORE_CHARTS_DIR) / engine)
-        if path not in self._charts:
-            self._charts[path] = self._run(self.client.get_chart(path))
-        return self._charts[path]
+        # Chart metadata is read once per process and chart version: `helm show chart` costs a subprocess.
+        # Keyed by Chart.yaml's change time too, so charts replaced in place (a new target) are seen.
+        path = Path(settings.STORE_CHARTS_DIR) / engine
+        try:
+            key = f"{path}@{(path / 'Chart.yaml').stat().st_mtime_ns}"
+        except OSError:
+            key = str(path)  # helm reports the missing chart, sorted as permanent
+        if key not in self._charts:
+            self._charts[key] = self._run(self.client.get_chart(str(path)))
+        return self._charts[key]
 
     def status(self, namespace: str, release: str) -> ReleaseStatus:
         try:
@@ -162,15 +179,7 @@ class HelmGateway:
                 return ReleaseStatus(ReleaseState.ABSENT)
             raise
         raw = data["info"]["status"]
-        state = {
-            "deployed": ReleaseState.DEPLOYED,
-            "failed": ReleaseState.FAILED,
-            "pending-install": ReleaseState.PENDING,
-            "pending-upgrade": ReleaseState.PENDING,
-            "pending-rollback": ReleaseState.PENDING,
-            "uninstalling": ReleaseState.UNINSTALLING,
-            "uninstalled": ReleaseState.ABSENT,
-        }.get(raw, ReleaseState.OTHER)
+        state = _STATES.get(raw, ReleaseState.OTHER)
         result = ReleaseStatus(
             state=state,
             raw_status=raw,
@@ -178,6 +187,31 @@ class HelmGateway:
             updated=_parse_time(data["info"].get("last_deployed")),
         )
         if state in (ReleaseState.PENDING, ReleaseState.FAILED):
+            result.has_deployed_history = self._has_deployed_history(namespace, release)
+        return result
+
+    def metadata(self, namespace: str, release: str) -> ReleaseStatus:
+        """The release's latest revision like `status`, with its chart and app version (`helm get metadata`:
+        a few hundred bytes, where `helm status` sends the whole manifest)."""
+        try:
+            raw = self._run(
+                self.client._command.run(["get", "metadata", release, "--namespace", namespace, "--output", "json"])
+            )
+        except HelmError as err:
+            if "release: not found" in str(err).lower():
+                return ReleaseStatus(ReleaseState.ABSENT)
+            raise
+        data = json.loads(raw)
+        status = data.get("status", "")
+        result = ReleaseStatus(
+            state=_STATES.get(status, ReleaseState.OTHER),
+            raw_status=status,
+            revision=data.get("revision"),
+            updated=_parse_time(data.get("deployedAt")),
+            chart_version=str(data.get("version") or ""),
+            app_version=str(data.get("appVersion") or ""),
+        )
+        if result.state in (ReleaseState.PENDING, ReleaseState.FAILED):
             result.has_deployed_history = self._has_deployed_history(namespace, release)
         return result
 
@@ -204,6 +238,23 @@ class HelmGateway:
             )
         )
         return int(status["version"])
+
+    def rollback(self, namespace: str, release: str, revision: int) -> None:
+        """`helm rollback` to `revision` (a new revision with that one's manifest and values), without waiting:
+        the orchestrator checks the rolled-back workloads itself, as after an install."""
+        self._run(
+            self.client._command.rollback(
+                release, revision, namespace=namespace, timeout=f"{settings.HELM_TIMEOUT_SECONDS}s", wait=False
+            )
+        )
+
+    def user_values(self, namespace: str, release: str) -> dict:
+        """The values the deployed revision was given (`helm get values`), for stores from before the
+        orchestrator recorded them. Credentials are never among them (they live in the store's Secret)."""
+        raw = self._run(
+            self.client._command.run(["get", "values", release, "--namespace", namespace, "--output", "json"])
+        )
+        return json.loads(raw) or {}
 
     def uninstall(self, namespace: str, release: str) -> bool:
         """Uninstall the release; a release that is not there counts as done. Returns True if one was removed."""

@@ -326,19 +326,27 @@ class KubeGateway:
         jobs = [j for j in jobs if not any(ref.kind == "CronJob" for ref in j.metadata.owner_references or [])]
         waiting: list[str] = []
         failed: list[str] = []
+        # As `kubectl rollout status` judges them, so an upgraded release counts only once its new pods
+        # serve: every replica of the current spec updated and available, none of the old one left.
         for d in deployments:
             want = d.spec.replicas if d.spec.replicas is not None else 1
             st = d.status
+            updated = st.updated_replicas or 0
             if (
                 (st.observed_generation or 0) < d.metadata.generation
+                or updated < want
+                or (st.replicas or 0) > updated
                 or (st.available_replicas or 0) < want
-                or (st.updated_replicas or 0) < want
             ):
                 waiting.append(f"deployment/{d.metadata.name}")
         for s in statefulsets:
             want = s.spec.replicas if s.spec.replicas is not None else 1
             st = s.status
-            if (st.observed_generation or 0) < s.metadata.generation or (st.ready_replicas or 0) < want:
+            if (
+                (st.observed_generation or 0) < s.metadata.generation
+                or (st.ready_replicas or 0) < want
+                or (st.updated_replicas or 0) < want
+            ):
                 waiting.append(f"statefulset/{s.metadata.name}")
         for j in jobs:
             conditions = {c.type: c.status for c in (j.status.conditions or [])}
@@ -349,3 +357,30 @@ class KubeGateway:
         if not (deployments or statefulsets):
             waiting.append("the release's workloads to appear")
         return Readiness(ready=not waiting and not failed, waiting=waiting, failed=failed)
+
+    def replace_stuck_statefulset_pods(self, namespace: str, release: str) -> list[str]:
+        """Delete the release's StatefulSet pods that are on an older revision than their set's and not ready.
+
+        After a rollback, a pod of the failed revision that never became ready (unschedulable, crash
+        looping) blocks its StatefulSet: the controller waits for that pod to be ready before it replaces
+        anything (Kubernetes' "forced rollback" caveat). Deleting it lets the controller create it again
+        from the reverted template; its volume claim, and so its data, stays. Returns the pods deleted.
+        """
+        doing = f"read workloads in {namespace}"
+        selector = f"app.kubernetes.io/instance={release}"
+        sets = self._call(doing, self.apps.list_namespaced_stateful_set, namespace, label_selector=selector).items
+        deleted: list[str] = []
+        for sts in sets:
+            wanted = sts.status.update_revision
+            if not wanted or (sts.status.observed_generation or 0) < sts.metadata.generation:
+                continue  # the controller has not taken in the reverted template yet
+            match = ",".join(f"{k}={v}" for k, v in (sts.spec.selector.match_labels or {}).items())
+            for pod in self._call(doing, self.core.list_namespaced_pod, namespace, label_selector=match).items:
+                labels = pod.metadata.labels or {}
+                ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+                if labels.get("controller-revision-hash") == wanted or ready or pod.metadata.deletion_timestamp:
+                    continue
+                name = pod.metadata.name
+                self._call(f"delete pod {name}", self.core.delete_namespaced_pod, name, namespace, tolerate=(404,))
+                deleted.append(name)
+        return deleted

@@ -158,3 +158,23 @@ def take_over_lost_lock(store_id: int) -> bool:
 def is_locked(store_id: int) -> bool:
     """Whether some session holds the store's lock right now (a live task is working on it)."""
     return _holder(store_id) is not None
+
+
+# --- rollouts -------------------------------------------------------------------------------------
+
+_ROLLOUT_NAMESPACE = 0x5702F  # a rollout's lock, apart from the stores' (same id space otherwise)
+
+
+@contextlib.contextmanager
+def rollout_lock(rollout_id: int) -> Iterator[bool]:
+    """Try to take a rollout's lock without waiting; yields whether we got it. Its holder works for a moment
+    (advancing a rollout starts upgrades, it waits for none), and a lost holder's session ends with it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_ROLLOUT_NAMESPACE, rollout_id])
+        got = bool(cursor.fetchone()[0])
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_ROLLOUT_NAMESPACE, rollout_id])

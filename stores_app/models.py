@@ -1,4 +1,5 @@
-"""The domain's records: stores, their progress timeline, the audit log, quotas, orphans."""
+"""The domain's records: stores, their progress timeline, the audit log, quotas, orphans, upgrades and
+fleet rollouts."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+
+from . import charts
 
 
 class Engine(models.TextChoices):
@@ -23,6 +26,7 @@ class Status(models.TextChoices):
     FAILED = "failed", "Failed"
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
+    UPGRADING = "upgrading", "Upgrading"
 
 
 # Which statuses allow what, decided here once: services, views, the API, the admin and the worker all
@@ -36,16 +40,35 @@ LIVE_STATUSES = [
     Status.DEGRADED,
     Status.FAILED,
     Status.DELETING,
+    Status.UPGRADING,
 ]
 # States a worker is expected to move forward; the reconciler resumes them.
-ACTIVE_STATUSES = [Status.PENDING, Status.PROVISIONING, Status.DELETING]
-# Running stores: the health watcher refreshes their snapshot and moves them between these two only.
+ACTIVE_STATUSES = [Status.PENDING, Status.PROVISIONING, Status.DELETING, Status.UPGRADING]
+# Running stores: the health watcher refreshes their snapshot and moves them between these two only
+# (never an upgrading store: its upgrade's health gate judges it).
 WATCHED_STATUSES = [Status.READY, Status.DEGRADED]
-# What an owner may ask for, by status.
-DELETABLE_STATUSES = [Status.PENDING, Status.PROVISIONING, Status.READY, Status.DEGRADED, Status.FAILED]
+# What the owner (or staff) may ask for, by status. An upgrading store may be deleted (teardown waits
+# for the upgrade's step to let go of the lock).
+DELETABLE_STATUSES = [
+    Status.PENDING,
+    Status.PROVISIONING,
+    Status.READY,
+    Status.DEGRADED,
+    Status.FAILED,
+    Status.UPGRADING,
+]
 RETRYABLE_STATUSES = [Status.FAILED]
 # A store in these has (or will have) its credentials Secret; deleting and deleted ones have none.
-CREDENTIALS_STATUSES = [Status.PENDING, Status.PROVISIONING, Status.READY, Status.DEGRADED, Status.FAILED]
+CREDENTIALS_STATUSES = [
+    Status.PENDING,
+    Status.PROVISIONING,
+    Status.READY,
+    Status.DEGRADED,
+    Status.FAILED,
+    Status.UPGRADING,
+]
+# Only a ready store may start an upgrade: it is then on a known, healthy revision to come back to.
+UPGRADABLE_STATUSES = [Status.READY]
 
 
 class StoreQuerySet(models.QuerySet["Store"]):
@@ -92,6 +115,17 @@ class Store(models.Model):
     helm_operation = models.CharField(max_length=20, blank=True)
     helm_operation_owner = models.CharField(max_length=120, blank=True)
     helm_operation_started_at = models.DateTimeField(null=True, blank=True)
+    # What the store runs: the chart (and app) version of its deployed release, recorded by the worker
+    # whenever it installs, upgrades or rolls back. Empty for a store from before versions were recorded
+    # until the reconciler has read it from Helm.
+    chart_version = models.CharField(max_length=40, blank=True)
+    app_version = models.CharField(max_length=40, blank=True)
+    # The store's own chart values (address, Secret name, admin, ingress), recorded at its first install.
+    # Upgrades reuse them, so a store keeps its settings when the orchestrator's defaults change; no
+    # secret is among them (credentials live only in the store's Secret).
+    release_values = models.JSONField(default=dict, blank=True)
+    # The owner's "do not upgrade this store in a rollout"; the owner may still upgrade it by hand.
+    upgrades_pinned = models.BooleanField(default=False)
 
     objects = StoreQuerySet.as_manager()
 
@@ -148,6 +182,26 @@ class Store(models.Model):
         """Running: the health watcher keeps its snapshot fresh."""
         return self.status in WATCHED_STATUSES
 
+    @property
+    def can_upgrade(self) -> bool:
+        """Whether an upgrade may start now: the store is ready and a newer chart is available."""
+        return self.status in UPGRADABLE_STATUSES and self.update_available
+
+    @property
+    def target_version(self) -> str:
+        """The chart version the orchestrator would install for this store today ("" if its chart is unreadable)."""
+        try:
+            return charts.target(self.engine).version
+        except charts.ChartUnavailable:
+            return ""
+
+    @property
+    def update_available(self) -> bool:
+        """A live store whose recorded chart version is older than today's chart."""
+        if self.status == Status.DELETED or not self.chart_version:
+            return False
+        return charts.is_older(self.chart_version, self.target_version)
+
 
 class StoreEvent(models.Model):
     """One line of a store's progress timeline."""
@@ -168,6 +222,11 @@ class StoreEvent(models.Model):
         DELETED = "deleted", "Deleted"
         DRIFT = "drift", "Drift"
         HEALTH = "health", "Health"
+        UPGRADE_PLANNED = "upgrade_planned", "Upgrade planned"
+        UPGRADE = "upgrade", "Upgrade"
+        UPGRADE_CHECK = "upgrade_check", "Upgrade health gate"
+        ROLLBACK = "rollback", "Rollback"
+        PIN = "pin", "Upgrades pinned"
 
     class Outcome(models.TextChoices):
         STARTED = "started", "Started"
@@ -206,6 +265,17 @@ class AuditEntry(models.Model):
         STORE_DEGRADED = "store.degraded", "Store degraded"
         STORE_RECOVERED = "store.recovered", "Store recovered"
         STORE_CREDENTIALS = "store.credentials", "Credentials viewed"
+        STORE_UPGRADE = "store.upgrade", "Upgrade requested"
+        STORE_UPGRADED = "store.upgraded", "Store upgraded"
+        STORE_ROLLED_BACK = "store.rolled_back", "Upgrade rolled back"
+        STORE_PIN = "store.pin", "Upgrades pinned or unpinned"
+        ROLLOUT_CREATE = "rollout.create", "Rollout created"
+        ROLLOUT_START = "rollout.start", "Rollout started"
+        ROLLOUT_WAVE = "rollout.wave", "Rollout wave started"
+        ROLLOUT_PAUSE = "rollout.pause", "Rollout paused"
+        ROLLOUT_RESUME = "rollout.resume", "Rollout resumed"
+        ROLLOUT_CANCEL = "rollout.cancel", "Rollout cancelled"
+        ROLLOUT_COMPLETE = "rollout.complete", "Rollout completed"
         QUOTA_DENIED = "quota.denied", "Quota denied"
         RATE_LIMITED = "ratelimit.denied", "Rate limited"
         LOGIN_FAILED = "auth.login_failed", "Login failed"
@@ -367,3 +437,170 @@ class ApiTokenDetails(models.Model):
 
     def __str__(self) -> str:
         return self.name or "unnamed token"
+
+
+class StoreUpgrade(models.Model):
+    """One upgrade of one store from the chart version it ran to the target, and how it ended.
+
+    The store's status says a worker is on it (`upgrading`); this row says where the upgrade stands
+    (applying and checking the new revision, or rolling back to the old one), which revision to come
+    back to, and the outcome the timeline and the rollout read. At most one is open per store.
+    """
+
+    class State(models.TextChoices):
+        UPGRADING = "upgrading", "Upgrading"  # applying the new revision, then its health gate
+        ROLLING_BACK = "rolling_back", "Rolling back"  # back to `from_revision`, then its health check
+        SUCCEEDED = "succeeded", "Succeeded"
+        ROLLED_BACK = "rolled_back", "Rolled back"  # failed, and the store is ready on its old revision
+        FAILED = "failed", "Failed"  # failed, and so did the rollback's health check: the store failed
+        ABANDONED = "abandoned", "Abandoned"  # the store was deleted meanwhile
+
+    OPEN_STATES = (State.UPGRADING, State.ROLLING_BACK)
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="upgrades")
+    rollout = models.ForeignKey("Rollout", null=True, blank=True, on_delete=models.SET_NULL, related_name="upgrades")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.UPGRADING, db_index=True)
+    from_version = models.CharField(max_length=40, blank=True)
+    from_app_version = models.CharField(max_length=40, blank=True)
+    from_revision = models.PositiveIntegerField(null=True, blank=True, help_text="The deployed revision before.")
+    to_version = models.CharField(max_length=40)
+    to_app_version = models.CharField(max_length=40, blank=True)
+    to_revision = models.PositiveIntegerField(null=True, blank=True, help_text="The revision the upgrade made.")
+    message = models.TextField(blank=True, help_text="Why it failed (or how it ended).")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True, help_text="When helm applied the new revision.")
+    rollback_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store"],
+                condition=Q(state__in=["upgrading", "rolling_back"]),
+                name="one_open_upgrade_per_store",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}: {self.from_version or '?'} → {self.to_version} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class Rollout(models.Model):
+    """A fleet upgrade: the stores of a selection moved to one chart version in waves.
+
+    The first wave (the canary) is small, each next one `growth` times larger; at most `concurrency`
+    stores of a wave upgrade at once, and the next wave starts only once a wave has ended. When more
+    than `failure_threshold` percent of a wave's stores fail (each rolled back on its own), the
+    rollout pauses itself. Its state and items survive restarts: an idempotent task advances it.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        COMPLETED = "completed", "Completed"
+
+    OPEN_STATES = (State.PENDING, State.RUNNING, State.PAUSED)
+
+    engine = models.CharField(max_length=20, choices=Engine.choices)
+    target_version = models.CharField(max_length=40)
+    # What was asked for: {"from_versions": [...], "owners": [usernames], "store_ids": [...]}; empty lists
+    # mean "any". The stores it matched are the items, planned into waves when the rollout was created.
+    selection = models.JSONField(default=dict, blank=True)
+    canary_size = models.PositiveIntegerField(default=1)
+    growth = models.PositiveIntegerField(default=2, help_text="Each wave is this many times the previous one.")
+    concurrency = models.PositiveIntegerField(default=4, help_text="Stores of a wave upgrading at once.")
+    failure_threshold = models.PositiveIntegerField(
+        default=0, help_text="Pause when more than this percentage of a wave's stores failed (0: any failure)."
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING, db_index=True)
+    state_message = models.TextField(blank=True, help_text="Why it paused, or how it ended.")
+    current_wave = models.PositiveIntegerField(default=0, help_text="0 until started.")
+    # Failures of the current wave that staff accepted by resuming after an automatic pause.
+    accepted_failures = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The one queued task expected to advance it (as Store.next_task_id), and until when that task
+    # counts as queued; past it the reconciler queues the rollout again.
+    next_task_id = models.CharField(max_length=36, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Two open rollouts of one engine would plan the same stores twice.
+            models.UniqueConstraint(
+                fields=["engine"],
+                condition=Q(state__in=["pending", "running", "paused"]),
+                name="one_open_rollout_per_engine",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rollout {self.pk}: {self.engine} → {self.target_version} ({self.state})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("rollout-detail", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class RolloutItem(models.Model):
+    """One store of a rollout: its wave, and how its upgrade went."""
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        UPGRADING = "upgrading", "Upgrading"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"  # its upgrade failed (rolled back, or the store failed)
+        SKIPPED = "skipped", "Skipped"  # not upgradable when its wave came (pinned, busy, deleted, up to date)
+        CANCELLED = "cancelled", "Cancelled"  # the rollout was cancelled before its turn
+
+    ENDED_STATES = (State.SUCCEEDED, State.FAILED, State.SKIPPED, State.CANCELLED)
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="items")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="rollout_items")
+    wave = models.PositiveIntegerField()
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PLANNED)
+    upgrade = models.OneToOneField(
+        StoreUpgrade, null=True, blank=True, on_delete=models.SET_NULL, related_name="rollout_item"
+    )
+    message = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["wave", "id"]
+        constraints = [models.UniqueConstraint(fields=["rollout", "store"], name="one_item_per_store_and_rollout")]
+        indexes = [models.Index(fields=["rollout", "wave", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.rollout_id}/{self.store_id}: wave {self.wave} {self.state}"
+
+    @classmethod
+    def settle(cls, upgrade: StoreUpgrade) -> None:
+        """The item of an upgrade that ended takes its outcome; called in the transaction that ends it, so a
+        paused or cancelled rollout still shows how its last upgrades went."""
+        if upgrade.is_open:
+            return
+        if upgrade.state == StoreUpgrade.State.SUCCEEDED:
+            state, message = cls.State.SUCCEEDED, f"upgraded to {upgrade.to_version}"
+        elif upgrade.state == StoreUpgrade.State.ABANDONED:
+            state, message = cls.State.SKIPPED, "the store was deleted during its upgrade"
+        else:
+            state, message = cls.State.FAILED, f"{upgrade.get_state_display()}: {upgrade.message}"
+        cls.objects.filter(upgrade=upgrade, state=cls.State.UPGRADING).update(state=state, message=message[:2000])

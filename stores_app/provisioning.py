@@ -150,7 +150,15 @@ def _event_once(store: Store, step: str, outcome: str, message: str) -> None:
 
 
 def chart_values(store: Store) -> dict:
-    values = {
+    """Values for the store's release: the operator's values files of today (STORE_<ENGINE>_VALUES), and over
+    them the store's own values, as recorded at its first install (upgrades keep its address and settings)."""
+    return _merge(_extra_values(store.engine), store.release_values or store_values(store))
+
+
+def store_values(store: Store) -> dict:
+    """The values the orchestrator sets per store (docs/CONVENTIONS.md), from today's settings. None is secret:
+    the chart reads credentials from the Secret named here."""
+    return {
         "store": {"id": str(store.pk), "host": store.host},
         "existingSecret": store.secret_name,
         "admin": {"username": "admin", "email": admin_email(store)},
@@ -169,7 +177,10 @@ def chart_values(store: Store) -> dict:
             }
         },
     }
-    return _merge(_extra_values(store.engine), values)
+
+
+# The top-level keys of store_values(): what a store's recorded values hold.
+STORE_VALUE_KEYS = ("store", "existingSecret", "admin", "ingress", "networkPolicy")
 
 
 def _extra_values(engine: str) -> dict:
@@ -265,6 +276,10 @@ def _provision(store: Store) -> Next:
     if elapsed > settings.READY_TIMEOUT_SECONDS:
         minutes = settings.READY_TIMEOUT_SECONDS // 60
         return _fail(store, f"Not ready after {minutes} minutes: {store.status_message or 'no progress'}", "timeout")
+    if not store.release_values:
+        # Recorded once, before the first install: every later helm operation (repairs, upgrades) reuses them.
+        store.release_values = store_values(store)
+        Store.objects.filter(pk=store.pk).update(release_values=store.release_values)
     try:
         fresh = _ensure_namespace(store)
         if _still(store, Status.PROVISIONING):
@@ -335,7 +350,10 @@ def _ensure_release(store: Store, fresh_namespace: bool = False) -> None:
             values = chart_values(store)
             with _helm_operation(store, action.value):
                 revision = helm.install_or_upgrade(store.namespace, store.release_name, store.engine, values)
-            _record_revision(store, revision, f"Release revision {revision} applied")
+            chart = helm.chart(store.engine).metadata
+            _record_revision(
+                store, revision, f"Release revision {revision} applied", chart.version, chart.app_version or ""
+            )
             return
         if action == ReleaseAction.UNLOCK:
             helm.mark_failed(store.namespace, store.release_name, seen.revision or 0, decision.reason)
@@ -347,10 +365,14 @@ def _ensure_release(store: Store, fresh_namespace: bool = False) -> None:
     raise HelmError("The release did not settle after a repair; looking again", temporary=True)
 
 
-def _observe_release(store: Store, helm: HelmGateway) -> ObservedRelease:
-    status = helm.status(store.namespace, store.release_name)
+def _observe_release(
+    store: Store, helm: HelmGateway, status: ReleaseStatus | None = None, setup_matters: bool = True
+) -> ObservedRelease:
+    """What the release is, reduced for the decision table (`status` when the caller read it already). Whether
+    a setup Job failed costs three API calls; an upgrade's decisions do not depend on it (its health gate does)."""
+    status = status or helm.status(store.namespace, store.release_name)
     setup_failed = False
-    if status.state == ReleaseState.DEPLOYED:
+    if status.state == ReleaseState.DEPLOYED and setup_matters:
         setup_failed = bool(KubeGateway().readiness(store.namespace, store.release_name).failed)
     owner, operation_age = (
         _pending_owner(store, status) if status.state == ReleaseState.PENDING else (PendingOwner.UNKNOWN, 0.0)
@@ -364,6 +386,7 @@ def _observe_release(store: Store, helm: HelmGateway) -> ObservedRelease:
         setup_failed=setup_failed,
         owner=owner,
         operation_age_seconds=operation_age,
+        chart_version=status.chart_version,
     )
 
 
@@ -410,8 +433,11 @@ def _record_repair(store: Store, message: str) -> None:
         audit.record(AuditEntry.Action.STORE_REPAIR, store=store, actor_name="system", message=message)
 
 
-def _record_revision(store: Store, revision: int | None, message: str) -> None:
-    Store.objects.filter(pk=store.pk).update(helm_revision=revision)
+def _record_revision(
+    store: Store, revision: int | None, message: str, chart_version: str = "", app_version: str = ""
+) -> None:
+    versions = {"chart_version": chart_version, "app_version": app_version} if chart_version else {}
+    Store.objects.filter(pk=store.pk).update(helm_revision=revision, **versions)
     _event_once(store, Step.HELM_INSTALL, Outcome.SUCCEEDED, message)
 
 
@@ -616,7 +642,7 @@ def _resume(store: Store, now: dt.datetime) -> Next:
     """
     if is_locked(store.pk) and not holder_lost(store.pk):
         return DONE  # a live task holds it
-    action = "teardown" if store.status == Status.DELETING else "provision"
+    action = _resume_action(store)
     task_id = str(uuid.uuid4())
     owner = store.helm_operation_owner
     cut_off = store.lease_expires_at is None and bool(owner) and not owner_alive(owner)
@@ -627,6 +653,17 @@ def _resume(store: Store, now: dt.datetime) -> Next:
         next_task_id=task_id, lease_expires_at=now + dt.timedelta(seconds=QUEUED_LEASE_SECONDS), **counted
     )
     return Next(action, 0, task_id) if won else DONE
+
+
+def _resume_action(store: Store) -> str:
+    """The step a store resumes with: each observes before it acts, so starting over from it is safe."""
+    if store.status == Status.DELETING:
+        return "teardown"
+    if store.status == Status.UPGRADING:
+        from .upgrades import resume_action  # upgrades builds on this module
+
+        return resume_action(store)
+    return "provision"
 
 
 def _fail_vanished(report: ReconcileReport, managed: dict[str, dict[str, str]]) -> None:

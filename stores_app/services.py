@@ -17,18 +17,22 @@ from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
-from . import audit
+from . import audit, charts
 from .kube import KubeError, KubeGateway
 from .models import (
     DELETABLE_STATUSES,
     LIVE_STATUSES,
     RETRYABLE_STATUSES,
+    UPGRADABLE_STATUSES,
     AuditEntry,
     Engine,
     OrphanNamespace,
+    Rollout,
+    RolloutItem,
     Status,
     Store,
     StoreEvent,
+    StoreUpgrade,
     UserQuota,
 )
 from .naming import namespace_for, release_for, slug_for
@@ -179,6 +183,15 @@ def delete_store(store: Store, actor, request=None) -> Store:
             if store.status in (Status.DELETING, Status.DELETED):
                 return store  # already on its way: deleting twice is harmless
             raise Conflict(f"The store cannot be deleted while it is {store.status}.")
+        # An upgrade under way stops here: its next step finds the store deleting and does nothing.
+        for upgrade in StoreUpgrade.objects.filter(store=store, state__in=StoreUpgrade.OPEN_STATES):
+            upgrade.state, upgrade.message, upgrade.finished_at = (
+                StoreUpgrade.State.ABANDONED,
+                "deleted",
+                timezone.now(),
+            )
+            upgrade.save(update_fields=["state", "message", "finished_at"])
+            RolloutItem.settle(upgrade)
         add_event(store, StoreEvent.Step.TEARDOWN_RELEASE, StoreEvent.Outcome.STARTED, "Deletion requested")
         audit.record(AuditEntry.Action.STORE_DELETE, request=request, actor=actor, store=store)
         _enqueue_teardown(store)
@@ -342,3 +355,355 @@ def carry_out_orphan_action(orphan_id: int, action: str, actor_id: int | None, f
             OrphanNamespace.objects.filter(pk=orphan.pk).update(requested_at=None, action_error="")
         audit.record(ORPHAN_AUDIT_ACTIONS[action], actor=actor, namespace=orphan.name, step="done")
     return "done"
+
+
+# --- upgrades ---------------------------------------------------------------------------
+# One store at a time (owner or staff), or the fleet in rollouts (staff). The request side only records
+# and queues; the worker applies, checks and, on failure, rolls back (stores_app/upgrades.py).
+
+
+def upgrade_store(store: Store, actor, request=None, rollout: Rollout | None = None) -> StoreUpgrade:
+    """Start moving a ready store to today's chart: `upgrading`, its upgrade record, timeline and audit
+    entry in one transaction, the worker queued on commit. A store its owner pinned is upgraded only by
+    its owner, and never by a rollout."""
+    target = _target(store.engine)
+    if store.upgrades_pinned and (rollout is not None or actor is None or actor.pk != store.owner_id):
+        raise Conflict("Its owner pinned this store's version; only the owner can upgrade it (or unpin it).")
+    if not charts.is_older(store.chart_version, target.version):
+        running = store.chart_version or "an unrecorded version"
+        raise Conflict(
+            f"This store runs chart {running}; the orchestrator has nothing newer (target {target.version})."
+        )
+    with transaction.atomic():
+        if not _transition(
+            store, UPGRADABLE_STATUSES, Status.UPGRADING, f"Upgrade to chart {target.version} requested"
+        ):
+            raise Conflict(f"Only a ready store can be upgraded; this one is {store.status}.")
+        record = StoreUpgrade.objects.create(
+            store=store,
+            rollout=rollout,
+            requested_by=actor,
+            from_version=store.chart_version,
+            from_app_version=store.app_version,
+            from_revision=store.helm_revision,
+            to_version=target.version,
+            to_app_version=target.app_version,
+        )
+        by = f" by rollout #{rollout.pk}" if rollout is not None else ""
+        add_event(
+            store,
+            StoreEvent.Step.UPGRADE,
+            StoreEvent.Outcome.INFO,
+            f"Upgrade from chart {store.chart_version} to {target.version} requested{by}",
+        )
+        audit.record(
+            AuditEntry.Action.STORE_UPGRADE,
+            request=request,
+            actor=actor,
+            store=store,
+            from_version=store.chart_version,
+            to_version=target.version,
+            rollout=rollout.pk if rollout is not None else None,
+        )
+        _enqueue_upgrade(store)
+    return record
+
+
+def _target(engine: str) -> charts.ChartVersion:
+    try:
+        return charts.target(engine)
+    except charts.ChartUnavailable as exc:
+        raise Unavailable(f"The {engine} chart cannot be read ({exc}); an operator must fix STORE_CHARTS_DIR.") from exc
+
+
+def set_upgrades_pinned(store: Store, pinned: bool, actor, request=None) -> Store:
+    """Pin (rollouts leave the store on its version) or unpin a store; its owner's decision, audited and
+    shown in its timeline. Setting what is already set changes nothing."""
+    if store.status == Status.DELETED:
+        raise Conflict("This store is deleted.")
+    with transaction.atomic():
+        changed = Store.objects.filter(pk=store.pk, upgrades_pinned=not pinned).update(upgrades_pinned=pinned)
+        store.refresh_from_db()
+        if changed:
+            message = (
+                f"Pinned at chart {store.chart_version}: rollouts leave this store as it is"
+                if pinned
+                else "Unpinned: rollouts may upgrade this store"
+            )
+            add_event(store, StoreEvent.Step.PIN, StoreEvent.Outcome.INFO, message)
+            audit.record(AuditEntry.Action.STORE_PIN, request=request, actor=actor, store=store, pinned=pinned)
+    return store
+
+
+@dataclass
+class VersionCount:
+    chart_version: str
+    stores: int
+    behind: bool
+
+
+def fleet_versions() -> list[dict]:
+    """Per engine: today's target and how many live stores run each chart version (staff's view)."""
+    from django.db.models import Count
+
+    rows = Store.objects.live().values_list("engine", "chart_version").annotate(n=Count("id"))
+    out = []
+    for engine in Engine.values:
+        try:
+            target = charts.target(engine).version
+        except charts.ChartUnavailable:
+            target = ""
+        counts = [VersionCount(version, n, charts.is_older(version, target)) for e, version, n in rows if e == engine]
+        counts.sort(key=lambda c: charts.sort_key(c.chart_version))
+        out.append(
+            {
+                "engine": engine,
+                "target": target,
+                "versions": counts,
+                "behind": sum(c.stores for c in counts if c.behind),
+            }
+        )
+    return out
+
+
+# --- rollouts ---------------------------------------------------------------------------
+
+
+@dataclass
+class RolloutSpec:
+    """What staff ask for. Empty selection lists mean "any"."""
+
+    engine: str
+    target_version: str = ""
+    from_versions: list[str] | None = None
+    owners: list[str] | None = None
+    store_ids: list[int] | None = None
+    canary_size: int = 1
+    growth: int = 2
+    concurrency: int = 4
+    failure_threshold: int = 0
+    start: bool = True
+
+
+ROLLOUT_LIMITS = {"canary_size": (1, 1000), "growth": (1, 10), "concurrency": (1, 50), "failure_threshold": (0, 100)}
+
+
+def create_rollout(staff, spec: RolloutSpec, request=None) -> Rollout:
+    """Plan a rollout (its stores in waves, each store's timeline told) and, unless asked not to, start it."""
+    from .rollouts import plan_waves
+
+    validate_engine(spec.engine)
+    target = _target(spec.engine)
+    _check_rollout_spec(spec, target.version)
+    stores = _rollout_stores(spec, target.version)
+    sizes = plan_waves(len(stores), spec.canary_size, spec.growth)
+    try:
+        with transaction.atomic():
+            rollout = _record_rollout(staff, spec, target.version, stores, sizes, request)
+            if spec.start:
+                _start_rollout(rollout, staff, request)
+    except IntegrityError as exc:
+        raise Conflict(f"A {spec.engine} rollout is still open; finish, cancel or wait for it first.") from exc
+    return rollout
+
+
+def _check_rollout_spec(spec: RolloutSpec, target: str) -> None:
+    if spec.target_version and spec.target_version != target:
+        raise ServiceError(
+            f"Chart {spec.target_version} is not available: STORE_CHARTS_DIR holds {spec.engine} {target}, the only "
+            "version stores can move to."
+        )
+    for name, (low, high) in ROLLOUT_LIMITS.items():
+        value = getattr(spec, name)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ServiceError(f"{name} must be a whole number from {low} to {high}; got {value!r}.")
+    if Rollout.objects.filter(engine=spec.engine, state__in=Rollout.OPEN_STATES).exists():
+        raise Conflict(f"A {spec.engine} rollout is still open; finish, cancel or wait for it first.")
+
+
+def _rollout_stores(spec: RolloutSpec, target: str) -> list[Store]:
+    """The ready, unpinned stores of the selection that run an older chart than `target`, oldest id first."""
+    stores = Store.objects.filter(engine=spec.engine, status__in=UPGRADABLE_STATUSES, upgrades_pinned=False)
+    if spec.owners:
+        users = dict(get_user_model().objects.filter(username__in=spec.owners).values_list("username", "pk"))
+        unknown = sorted(set(spec.owners) - set(users))
+        if unknown:
+            raise ServiceError(f"No such user(s): {', '.join(unknown)}.")
+        stores = stores.filter(owner_id__in=users.values())
+    if spec.store_ids:
+        found = set(Store.objects.filter(pk__in=spec.store_ids, engine=spec.engine).values_list("pk", flat=True))
+        missing = sorted(set(spec.store_ids) - found)
+        if missing:
+            raise ServiceError(f"No {spec.engine} store with id(s) {', '.join(map(str, missing))}.")
+        stores = stores.filter(pk__in=spec.store_ids)
+    chosen = [
+        s
+        for s in stores.order_by("pk")
+        if charts.is_older(s.chart_version, target)
+        and (not spec.from_versions or s.chart_version in spec.from_versions)
+    ]
+    if not chosen:
+        raise ServiceError(
+            f"No ready, unpinned {spec.engine} store of this selection runs a chart older than {target}; nothing to do."
+        )
+    return chosen
+
+
+def _record_rollout(staff, spec: RolloutSpec, target: str, stores: list[Store], sizes: list[int], request) -> Rollout:
+    selection = {
+        "from_versions": spec.from_versions or [],
+        "owners": spec.owners or [],
+        "store_ids": spec.store_ids or [],
+    }
+    rollout = Rollout.objects.create(
+        engine=spec.engine,
+        target_version=target,
+        selection=selection,
+        canary_size=spec.canary_size,
+        growth=spec.growth,
+        concurrency=spec.concurrency,
+        failure_threshold=spec.failure_threshold,
+        created_by=staff,
+    )
+    waves = [wave for wave, size in enumerate(sizes, start=1) for _ in range(size)]
+    RolloutItem.objects.bulk_create(
+        RolloutItem(rollout=rollout, store=store, wave=wave) for store, wave in zip(stores, waves, strict=True)
+    )
+    StoreEvent.objects.bulk_create(
+        StoreEvent(
+            store=store,
+            step=StoreEvent.Step.UPGRADE_PLANNED,
+            outcome=StoreEvent.Outcome.INFO,
+            message=f"Planned: upgrade from chart {store.chart_version} to {target} in rollout #{rollout.pk}, "
+            f"wave {wave} of {len(sizes)}",
+        )
+        for store, wave in zip(stores, waves, strict=True)
+    )
+    audit.record(
+        AuditEntry.Action.ROLLOUT_CREATE,
+        request=request,
+        actor=staff,
+        rollout=rollout.pk,
+        engine=spec.engine,
+        target_version=target,
+        selection=selection,
+        stores=len(stores),
+        waves=sizes,
+    )
+    return rollout
+
+
+def _start_rollout(rollout: Rollout, staff, request=None) -> None:
+    won = Rollout.objects.filter(pk=rollout.pk, state=Rollout.State.PENDING).update(
+        state=Rollout.State.RUNNING, started_at=timezone.now(), current_wave=1
+    )
+    if not won:
+        raise Conflict(f"Only a pending rollout can be started; this one is {_rollout_state(rollout)}.")
+    audit.record(AuditEntry.Action.ROLLOUT_START, request=request, actor=staff, rollout=rollout.pk)
+    audit.record(AuditEntry.Action.ROLLOUT_WAVE, request=request, actor=staff, rollout=rollout.pk, wave=1)
+    queue_rollout_advance(rollout.pk)
+    rollout.refresh_from_db()
+
+
+def start_rollout(rollout: Rollout, staff, request=None) -> Rollout:
+    with transaction.atomic():
+        _start_rollout(rollout, staff, request)
+    return rollout
+
+
+def pause_rollout(rollout: Rollout, staff, request=None) -> Rollout:
+    """No more upgrades start; those under way finish (each ready on its new or its old version)."""
+    with transaction.atomic():
+        won = Rollout.objects.filter(pk=rollout.pk, state=Rollout.State.RUNNING).update(
+            state=Rollout.State.PAUSED, state_message=f"Paused by {staff.username}"
+        )
+        if not won:
+            raise Conflict(f"Only a running rollout can be paused; this one is {_rollout_state(rollout)}.")
+        audit.record(AuditEntry.Action.ROLLOUT_PAUSE, request=request, actor=staff, rollout=rollout.pk)
+    rollout.refresh_from_db()
+    return rollout
+
+
+def resume_rollout(rollout: Rollout, staff, request=None) -> Rollout:
+    """Carry on where it stopped. Failures of the current wave so far are accepted by resuming: the wave
+    pauses again only if more fail than the threshold allows."""
+    with transaction.atomic():
+        failed = RolloutItem.objects.filter(
+            rollout=rollout, wave=rollout.current_wave, state=RolloutItem.State.FAILED
+        ).count()
+        won = Rollout.objects.filter(pk=rollout.pk, state=Rollout.State.PAUSED).update(
+            state=Rollout.State.RUNNING, state_message="", accepted_failures=failed
+        )
+        if not won:
+            raise Conflict(f"Only a paused rollout can be resumed; this one is {_rollout_state(rollout)}.")
+        audit.record(
+            AuditEntry.Action.ROLLOUT_RESUME, request=request, actor=staff, rollout=rollout.pk, accepted_failures=failed
+        )
+        queue_rollout_advance(rollout.pk)
+    rollout.refresh_from_db()
+    return rollout
+
+
+def cancel_rollout(rollout: Rollout, staff, request=None) -> Rollout:
+    """Stop for good: stores not yet started stay as they are (their timelines say so); upgrades under way
+    finish on their own."""
+    with transaction.atomic():
+        won = Rollout.objects.filter(pk=rollout.pk, state__in=Rollout.OPEN_STATES).update(
+            state=Rollout.State.CANCELLED, state_message=f"Cancelled by {staff.username}", finished_at=timezone.now()
+        )
+        if not won:
+            raise Conflict(f"This rollout is already {_rollout_state(rollout)}.")
+        planned = RolloutItem.objects.filter(rollout=rollout, state=RolloutItem.State.PLANNED)
+        StoreEvent.objects.bulk_create(
+            StoreEvent(
+                store_id=store_id,
+                step=StoreEvent.Step.UPGRADE_PLANNED,
+                outcome=StoreEvent.Outcome.INFO,
+                message=f"No longer planned: rollout #{rollout.pk} was cancelled",
+            )
+            for store_id in planned.values_list("store_id", flat=True)
+        )
+        cancelled = planned.update(state=RolloutItem.State.CANCELLED, message="The rollout was cancelled")
+        audit.record(
+            AuditEntry.Action.ROLLOUT_CANCEL, request=request, actor=staff, rollout=rollout.pk, not_started=cancelled
+        )
+    rollout.refresh_from_db()
+    return rollout
+
+
+def _rollout_state(rollout: Rollout) -> str:
+    return Rollout.objects.filter(pk=rollout.pk).values_list("state", flat=True).first() or "gone"
+
+
+def queue_rollout_advance(rollout_id: int) -> None:
+    """Make a new task the rollout's one current advance (any queued one is superseded) and queue it on commit."""
+    from .tasks import advance_rollout
+
+    task_id = _new_task_id()
+    lease = timezone.now() + dt.timedelta(seconds=QUEUED_LEASE_SECONDS)
+    won = Rollout.objects.filter(pk=rollout_id, state=Rollout.State.RUNNING).update(
+        next_task_id=task_id, lease_expires_at=lease
+    )
+    if won:
+        transaction.on_commit(lambda: advance_rollout.apply_async((rollout_id,), task_id=task_id), robust=True)
+
+
+def _enqueue_upgrade(store: Store) -> None:
+    from .tasks import upgrade_store as upgrade_task
+
+    _enqueue_on_commit(upgrade_task, store)
+
+
+def rollout_progress(rollout: Rollout) -> dict:
+    """A rollout's stores per state, overall and wave by wave (one query)."""
+    from django.db.models import Count
+
+    rows = rollout.items.values_list("wave", "state").annotate(n=Count("id")).order_by("wave")
+    waves: dict[int, dict] = {}
+    total: dict[str, int] = dict.fromkeys(RolloutItem.State.values, 0)
+    for wave, state, n in rows:
+        entry = waves.setdefault(wave, {"wave": wave, "size": 0, **dict.fromkeys(RolloutItem.State.values, 0)})
+        entry[state] += n
+        entry["size"] += n
+        total[state] += n
+    return {"stores": sum(total.values()), **total, "waves": list(waves.values())}

@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.db import DatabaseError
 
-from . import provisioning
+from . import provisioning, rollouts, upgrades
 from .locking import start_heartbeat
 from .provisioning import Next
 
@@ -21,7 +21,15 @@ log = logging.getLogger(__name__)
 
 
 def schedule(store_id: int, nxt: Next) -> None:
-    task = {"provision": provision_store, "check_ready": check_store_ready, "teardown": teardown_store}.get(nxt.action)
+    task = {
+        "provision": provision_store,
+        "check_ready": check_store_ready,
+        "teardown": teardown_store,
+        "upgrade": upgrade_store,
+        "check_upgrade": check_store_upgrade,
+        "rollback": roll_back_store,
+        "check_rollback": check_store_rollback,
+    }.get(nxt.action)
     if task is not None:
         task.apply_async((store_id,), countdown=nxt.delay, task_id=nxt.task_id or None)
 
@@ -59,12 +67,50 @@ def teardown_store(self, store_id: int) -> str:
     return _run_step(provisioning.teardown, store_id, self.request.id)
 
 
+@shared_task(name="stores_app.tasks.upgrade_store", **STEP_TASK)
+def upgrade_store(self, store_id: int) -> str:
+    return _run_step(upgrades.upgrade, store_id, self.request.id)
+
+
+@shared_task(name="stores_app.tasks.check_store_upgrade", **STEP_TASK)
+def check_store_upgrade(self, store_id: int) -> str:
+    return _run_step(upgrades.check_upgrade, store_id, self.request.id)
+
+
+@shared_task(name="stores_app.tasks.roll_back_store", **STEP_TASK)
+def roll_back_store(self, store_id: int) -> str:
+    return _run_step(upgrades.rollback, store_id, self.request.id)
+
+
+@shared_task(name="stores_app.tasks.check_store_rollback", **STEP_TASK)
+def check_store_rollback(self, store_id: int) -> str:
+    return _run_step(upgrades.check_rollback, store_id, self.request.id)
+
+
+@shared_task(name="stores_app.tasks.advance_rollout", **STEP_TASK)
+def advance_rollout(self, rollout_id: int) -> str:
+    nxt = rollouts.advance(rollout_id, self.request.id)
+    if nxt is not None:
+        advance_rollout.apply_async((rollout_id,), countdown=nxt.delay, task_id=nxt.task_id)
+    return "running" if nxt is not None else "done"
+
+
 @shared_task(name="stores_app.tasks.reconcile_stores")
 def reconcile_stores(resume_queued: bool = False) -> dict:
     report, follow_ups = provisioning.reconcile(resume_queued=resume_queued)
     for store_id, nxt in follow_ups:
         schedule(store_id, nxt)
-    return {"resumed": report.resumed, "vanished": report.vanished, "orphans": report.orphans}
+    resumed_rollouts = rollouts.resume_lost(resume_queued=resume_queued)
+    for rollout_id, task_id in resumed_rollouts:
+        advance_rollout.apply_async((rollout_id,), task_id=task_id)
+    versions = upgrades.record_missing_versions()
+    return {
+        "resumed": report.resumed,
+        "vanished": report.vanished,
+        "orphans": report.orphans,
+        "rollouts": [rollout_id for rollout_id, _ in resumed_rollouts],
+        "versions_recorded": versions,
+    }
 
 
 @worker_process_init.connect

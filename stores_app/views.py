@@ -26,8 +26,8 @@ from knox.models import AuthToken
 
 from . import progress, ratelimits, services
 from .api.tokens import issue_token, revoke_token
-from .forms import AuditFilter, StoreFilter, StoreForm, TokenForm
-from .models import AuditEntry, OrphanNamespace, Store, StoreHealth
+from .forms import AuditFilter, RolloutForm, StoreFilter, StoreForm, TokenForm
+from .models import AuditEntry, OrphanNamespace, Rollout, Store, StoreHealth
 from .ratelimits import limited
 
 
@@ -342,3 +342,99 @@ def orphan_action(request, pk: int):
     except services.ServiceError as exc:
         messages.error(request, str(exc))
     return redirect("store-list")
+
+
+# --- upgrades and rollouts --------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+@limited()
+def store_upgrade(request, pk: int):
+    store = _get_store_for_user(request, pk)
+    try:
+        record = services.upgrade_store(store, request.user, request=request)
+        messages.success(request, f"Upgrading to chart {record.to_version}; this page follows it.")
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect(store)
+
+
+@require_POST
+@login_required
+@limited()
+def store_pin(request, pk: int):
+    store = _get_store_for_user(request, pk)
+    if store.owner_id != request.user.pk:
+        raise Http404  # the owner's decision alone
+    pinned = request.POST.get("pinned") == "1"
+    try:
+        services.set_upgrades_pinned(store, pinned, request.user, request=request)
+        messages.success(request, "Pinned: rollouts leave this store as it is." if pinned else "Unpinned.")
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect(store)
+
+
+@require_GET
+@staff_member_required
+@limited()
+def rollout_list(request):
+    context = {
+        "versions": services.fleet_versions(),
+        "rollouts": Rollout.objects.select_related("created_by")[:50],
+        "form": RolloutForm(),
+    }
+    return render(request, "rollouts/list.html", context)
+
+
+@require_POST
+@staff_member_required
+@limited()
+def rollout_create(request):
+    form = RolloutForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            for error in errors:
+                messages.error(request, f"{field}: {error}")
+        return redirect("rollout-list")
+    try:
+        rollout = services.create_rollout(request.user, services.RolloutSpec(**form.cleaned_data), request=request)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+        return redirect("rollout-list")
+    messages.success(request, f"Rollout #{rollout.pk} started: the canary wave first.")
+    return redirect(rollout)
+
+
+@require_GET
+@staff_member_required
+@limited()
+def rollout_detail(request, pk: int):
+    rollout = get_object_or_404(Rollout.objects.select_related("created_by"), pk=pk)
+    items = rollout.items.select_related("store", "store__owner", "upgrade")
+    context = {"rollout": rollout, "items": items, "progress": services.rollout_progress(rollout)}
+    return render(request, "rollouts/detail.html", context)
+
+
+ROLLOUT_CHANGES = {
+    "start": services.start_rollout,
+    "pause": services.pause_rollout,
+    "resume": services.resume_rollout,
+    "cancel": services.cancel_rollout,
+}
+
+
+@require_POST
+@staff_member_required
+@limited()
+def rollout_change(request, pk: int, change: str):
+    rollout = get_object_or_404(Rollout, pk=pk)
+    if change not in ROLLOUT_CHANGES:
+        raise Http404
+    try:
+        ROLLOUT_CHANGES[change](rollout, request.user, request=request)
+        messages.success(request, f"Rollout #{rollout.pk}: {change} done.")
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect(rollout)

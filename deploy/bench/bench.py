@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Store Orchestrator benchmark: provisioning and teardown through the API against raw helm,
-in-flight capacity, API latency and SQL queries with many stores, and memory footprint.
+"""Store Orchestrator benchmark: provisioning, a rollout of a new chart version, and teardown through the
+API against raw helm, in-flight capacity, API latency and SQL queries with many stores, and memory
+footprint.
 
     deploy/dev/bench.sh [--n 20|50|200] [options]      (make bench BENCH_ARGS="--n 50")
 
@@ -28,10 +29,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from benchlib import api, baseline, capacity, orchestrator_run, report  # noqa: E402
+from benchlib import api, baseline, capacity, orchestrator_run, report, rollout  # noqa: E402
 from benchlib.env import REPO, Config, Environment  # noqa: E402
 
-SECTIONS = ("orchestrator", "baseline", "api")
+# "rollout" upgrades the stores of the orchestrator and baseline sections between their provisioning
+# and their teardown (benchlib/rollout.py).
+SECTIONS = ("orchestrator", "baseline", "api", "rollout")
 
 
 def parse_args(argv: list[str]) -> Config:
@@ -218,7 +221,7 @@ class Bench:
         up = orchestrator_run.provision(web, tokens, self.orch_stores, cfg.effective_parallelism, cfg.timeout)
         cpu1 = self.env.memory.cpu_seconds("worker")
         up["cpu_seconds_per_store"] = _cpu_per_store(cpu0, cpu1, cfg.n)
-        log(f"orchestrator: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s; deleting through the API")
+        log(f"orchestrator: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s")
         self.result.setdefault("provisioning", {})["orchestrator"] = up
         self.result["inflight"] = {
             "worker_processes": cfg.worker_processes,
@@ -229,6 +232,9 @@ class Bench:
             "exceeds_worker_slots": max(up["max_provisioning_sampled"], up["max_provisioning_from_timestamps"])
             > cfg.worker_slots,
         }
+        if "rollout" in cfg.sections:
+            cpu1 = self.rollout_orchestrator(web, cpu1)
+        log("orchestrator: deleting through the API")
         down = orchestrator_run.teardown(web, tokens, self.orch_stores, cfg.effective_parallelism, cfg.timeout)
         down["cpu_seconds_per_store"] = _cpu_per_store(cpu1, self.env.memory.cpu_seconds("worker"), cfg.n)
         log(f"orchestrator: {down['deleted']}/{down['stores']} deleted in {down['total_seconds']} s")
@@ -236,6 +242,19 @@ class Bench:
         self.env.stop({"worker", "beat", "web"})
         if profile_dir is not None and profile_dir.exists():
             self.result["profile"] = report.render_profiles(profile_dir)
+
+    def rollout_orchestrator(self, web: str, cpu0: dict[str, float]) -> dict[str, float]:
+        """The provisioned stores move to a new chart version in a rollout; returns the worker CPU after it."""
+        cfg = self.cfg
+        ((_, token),) = self.env.make_users(f"bench-{cfg.run_id}-staff", 1, web, staff=True)
+        with rollout.NewVersion(self.env.charts_dir, cfg.engines) as versions:
+            log(f"orchestrator: rollout of {cfg.n} stores to {versions}, {cfg.effective_parallelism} at once")
+            moved = rollout.orchestrator(web, token, cfg.engines, cfg.effective_parallelism, cfg.timeout)
+            cpu1 = self.env.memory.cpu_seconds("worker")
+        moved["cpu_seconds_per_store"] = _cpu_per_store(cpu0, cpu1, cfg.n)
+        log(f"orchestrator: {moved['upgraded']}/{cfg.n} upgraded in {moved['total_seconds']} s")
+        self.result.setdefault("upgrade", {})["orchestrator"] = moved
+        return cpu1
 
     def run_baseline(self) -> None:
         cfg = self.cfg
@@ -255,6 +274,15 @@ class Bench:
         up["cpu_seconds_per_store"] = _cpu_per_store(cpu0, cpu1, cfg.n)
         log(f"baseline: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s; uninstalling")
         self.result.setdefault("provisioning", {})["baseline"] = up
+        if "rollout" in cfg.sections:
+            with rollout.NewVersion(self.env.charts_dir, cfg.engines) as versions:
+                log(f"baseline: raw helm upgrade of {cfg.n} stores to {versions}, {cfg.effective_parallelism} at once")
+                cpu = _own_cpu()
+                moved = rollout.baseline(self.runner, stores, cfg.effective_parallelism)
+                moved["cpu_seconds_per_store"] = _cpu_per_store(cpu, _own_cpu(), cfg.n)
+            log(f"baseline: {moved['upgraded']}/{cfg.n} upgraded in {moved['total_seconds']} s")
+            self.result.setdefault("upgrade", {})["baseline"] = moved
+            cpu1 = _own_cpu()
         down = baseline.teardown(self.runner, stores, cfg.effective_parallelism, cfg.timeout)
         down["cpu_seconds_per_store"] = _cpu_per_store(cpu1, _own_cpu(), cfg.n)
         log(f"baseline: {down['deleted']}/{down['stores']} deleted in {down['total_seconds']} s")
@@ -344,7 +372,7 @@ def store_shortfalls(result: dict) -> list[str]:
     """Every side of provisioning and teardown where a store failed or never finished. A benchmark of
     stores that did not come up measures nothing, so the run must not pass for a success."""
     lines = []
-    for section, done_key in (("provisioning", "ready"), ("teardown", "deleted")):
+    for section, done_key in (("provisioning", "ready"), ("upgrade", "upgraded"), ("teardown", "deleted")):
         for side, figures in result.get(section, {}).items():
             missing = figures["stores"] - figures.get(done_key, 0)
             if figures.get("failed") or missing:

@@ -6,8 +6,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Engine, Store, StoreEvent
+from ..models import Engine, Rollout, RolloutItem, Store, StoreEvent, StoreUpgrade
 from ..naming import NAME_MAX, NAME_MIN, RESERVED_SLUGS, slug_for
+from ..services import rollout_progress
 
 
 def _any_case(word: str) -> str:
@@ -61,6 +62,8 @@ class StoreSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     url = serializers.CharField(read_only=True)
     admin_url = serializers.CharField(read_only=True)
+    target_version = serializers.CharField(read_only=True, help_text="The chart version an upgrade would install.")
+    update_available = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Store
@@ -76,6 +79,11 @@ class StoreSerializer(serializers.ModelSerializer):
             "namespace",
             "release_name",
             "helm_revision",
+            "chart_version",
+            "app_version",
+            "target_version",
+            "update_available",
+            "upgrades_pinned",
             "url",
             "admin_url",
             "created_at",
@@ -116,3 +124,138 @@ class CredentialsSerializer(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField()
     admin_url = serializers.CharField()
+
+
+class StoreUpgradeSerializer(serializers.ModelSerializer):
+    rollout = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = StoreUpgrade
+        fields = [
+            "id",
+            "state",
+            "from_version",
+            "from_revision",
+            "to_version",
+            "to_revision",
+            "message",
+            "rollout",
+            "requested_at",
+            "applied_at",
+            "rollback_started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class PinSerializer(serializers.Serializer):
+    pinned = serializers.BooleanField(
+        help_text="true: rollouts leave the store on its version; false: they may upgrade it."
+    )
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict) or set(data) != {"pinned"}:
+            raise serializers.ValidationError({"detail": 'Send {"pinned": true} or {"pinned": false}.'})
+        return super().to_internal_value(data)
+
+
+class RolloutItemSerializer(serializers.ModelSerializer):
+    store_name = serializers.CharField(source="store.name", read_only=True)
+    chart_version = serializers.CharField(source="store.chart_version", read_only=True)
+
+    class Meta:
+        model = RolloutItem
+        fields = ["store", "store_name", "wave", "state", "chart_version", "message", "updated_at"]
+        read_only_fields = fields
+
+
+class RolloutSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default="")
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Rollout
+        fields = [
+            "id",
+            "engine",
+            "target_version",
+            "selection",
+            "canary_size",
+            "growth",
+            "concurrency",
+            "failure_threshold",
+            "state",
+            "state_message",
+            "current_wave",
+            "progress",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_progress(self, rollout: Rollout) -> dict:
+        """Stores per state, overall and per wave."""
+        return rollout_progress(rollout)
+
+
+class RolloutDetailSerializer(RolloutSerializer):
+    items = RolloutItemSerializer(many=True, read_only=True)
+
+    class Meta(RolloutSerializer.Meta):
+        fields = [*RolloutSerializer.Meta.fields, "items"]
+        read_only_fields = fields
+
+
+ROLLOUT_FIELDS = {
+    "engine",
+    "target_version",
+    "from_versions",
+    "owners",
+    "store_ids",
+    "canary_size",
+    "growth",
+    "concurrency",
+    "failure_threshold",
+    "start",
+}
+
+
+class RolloutCreateSerializer(serializers.Serializer):
+    engine = serializers.ChoiceField(choices=Engine.choices)
+    target_version = serializers.CharField(
+        required=False, allow_blank=True, help_text="Defaults to (and must be) the chart in STORE_CHARTS_DIR."
+    )
+    from_versions = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=50)
+    owners = serializers.ListField(child=serializers.CharField(max_length=150), required=False, max_length=500)
+    store_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=5000)
+    canary_size = serializers.IntegerField(required=False, default=1, help_text="Stores in the first wave.")
+    growth = serializers.IntegerField(required=False, default=2, help_text="Each next wave is this many times larger.")
+    concurrency = serializers.IntegerField(required=False, default=4, help_text="Stores of a wave upgrading at once.")
+    failure_threshold = serializers.IntegerField(
+        required=False, default=0, help_text="Pause when more than this % of a wave failed (0: any failure)."
+    )
+    start = serializers.BooleanField(required=False, default=True, help_text="false: plan only (state pending).")
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"detail": 'Send a JSON object such as {"engine": "woocommerce"}.'})
+        unknown = sorted(set(data) - ROLLOUT_FIELDS)
+        if unknown:
+            allowed = ", ".join(sorted(ROLLOUT_FIELDS))
+            raise serializers.ValidationError({key: f"Unknown field; allowed: {allowed}." for key in unknown})
+        return super().to_internal_value(data)
+
+
+class VersionCountSerializer(serializers.Serializer):
+    chart_version = serializers.CharField()
+    stores = serializers.IntegerField()
+    behind = serializers.BooleanField()
+
+
+class FleetVersionsSerializer(serializers.Serializer):
+    engine = serializers.CharField()
+    target = serializers.CharField()
+    behind = serializers.IntegerField()
+    versions = VersionCountSerializer(many=True)

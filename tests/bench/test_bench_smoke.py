@@ -1,8 +1,9 @@
 """The benchmark harness (deploy/bench) at a tiny size, so it cannot rot: two stores through the API
-and through raw helm, a 50-store API section. Checked: every store came up and went away on both
-sides (a run where stores fail must fail, and the bench exits non-zero then), the result files and
-their keys, and that SQL queries per request do not grow with the number of stores; timings are never
-asserted (the machine is shared and noisy)."""
+and through raw helm (provisioned, upgraded to a new chart version, deleted), a 50-store API section.
+Checked: every store came up, moved to the new version and went away on both sides (a run where
+stores fail must fail, and the bench exits non-zero then), the result files and their keys, and that
+SQL queries per request do not grow with the number of stores; timings are never asserted (the
+machine is shared and noisy)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def test_bench_runs_and_writes_results(kube_cluster, tmp_path):
     result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=840)
     assert result.returncode == 0, f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-5000:]}"
     assert "Provisioning (request → ready, seconds)" in result.stdout
+    assert "Upgrade to a new chart version" in result.stdout
 
     [json_path] = [p for p in tmp_path.glob("bench-*-n2.json")]
     assert json_path.with_suffix(".md").is_file()
@@ -45,7 +47,7 @@ def test_bench_runs_and_writes_results(kube_cluster, tmp_path):
 
     assert {"n", "engines", "users", "parallelism", "worker_processes", "concurrency", "machine"} <= set(data["meta"])
     per_store = {"p50", "p95", "max"}
-    for section, done in (("provisioning", "ready"), ("teardown", "deleted")):
+    for section, done in (("provisioning", "ready"), ("upgrade", "upgraded"), ("teardown", "deleted")):
         for side in ("orchestrator", "baseline"):
             figures = data[section][side]
             assert {"stores", "total_seconds", "per_store_seconds", "stores_per_minute", "failed"} <= set(figures)

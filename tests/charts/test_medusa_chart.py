@@ -108,9 +108,13 @@ def test_setup_is_a_plain_job_named_per_revision():
     env = {item["name"]: item for item in container["env"]}
     assert env["ADMIN_EMAIL"]["value"] == "admin@myshop.stores.local.dev"
     assert env["ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "myshop-credentials", "key": "admin-password"}
-    # The server waits for the same script's marker instead of crash-looping on an empty database.
+    # The server waits for the same script's marker instead of crash-looping on an empty database, and
+    # for this revision's marker: on an upgrade its migrations run before the new server starts.
     server = pods_of(objects)["server"]
     assert server["initContainers"][0]["command"] == ["sh", "/app/setup-store.sh", "--wait"]
+    chart_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["version"]
+    waiter = {item["name"]: item.get("value") for item in server["initContainers"][0]["env"]}
+    assert env["SETUP_MARKER"]["value"] == waiter["SETUP_MARKER"] == f"{chart_version}/1"
 
 
 def test_credentials_come_only_from_the_existing_secret():

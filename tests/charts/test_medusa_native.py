@@ -6,8 +6,9 @@ context, ``npm ci --omit=dev`` in the built server (the image's /app), the chart
 (migrations, admin user, seed) against a fresh database on the local Postgres, ``medusa start`` on a
 loopback port, then ``charts/medusa/files/place-order.mjs`` — the very script of the chart's
 ``helm test`` hook. The server's init container (``setup-store.sh --wait``) is checked to hold
-until the setup is done. When run as root, the setup script and the server run as an unprivileged user
-that cannot write to the application directory, as under the chart's read-only root filesystem.
+until the setup of its own revision is done (an upgrade's waits for the upgrade's setup, not the
+first). When run as root, the setup script and the server run as an unprivileged user that cannot
+write to the application directory, as under the chart's read-only root filesystem.
 The first setup run is measured (CPU time and peak memory, with GNU time) and checked against the
 chart's setup Job resources and deadline, which were sized from it.
 
@@ -205,15 +206,22 @@ def _check_setup_sizing(usage: Path) -> None:
 
 def test_medusa_store_takes_an_order(server_dir: Path, store_env: dict[str, str]) -> None:
     setup = [*_as_store_user(), "sh", str(server_dir / "setup-store.sh")]
+    first = {**store_env, "SETUP_MARKER": "0.3.0/1"}  # what the chart sets: chart version / revision
     # What the server's init container runs: it must hold the server back until setup is done.
-    waiter = subprocess.Popen([*setup, "--wait"], cwd=server_dir, env=store_env, stdout=subprocess.PIPE, text=True)
+    waiter = subprocess.Popen([*setup, "--wait"], cwd=server_dir, env=first, stdout=subprocess.PIPE, text=True)
     usage = server_dir.parent / "setup-usage.txt"
     measured = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(usage), *setup]
-    _timed("setup (migrations, admin, seed)", measured, cwd=server_dir, env=store_env)
+    _timed("setup (migrations, admin, seed)", measured, cwd=server_dir, env=first)
     assert waiter.wait(timeout=60) == 0, "setup-store.sh --wait did not see the finished setup"
+    assert "store is set up (0.3.0/1)" in waiter.stdout.read()
     _check_setup_sizing(usage)
+    # An upgrade's server waits for its own revision's setup, not for an earlier one that is long done.
+    upgrade = {**store_env, "SETUP_MARKER": "0.4.0/2", "SETUP_WAIT_SECONDS": "4"}
+    early = subprocess.run([*setup, "--wait"], cwd=server_dir, env=upgrade, capture_output=True, text=True)
+    assert early.returncode != 0 and "gave up waiting for the setup of 0.4.0/2" in early.stderr, early
     # The setup Job runs again on every upgrade and after a partial failure: it must converge.
-    _timed("setup again (idempotent)", setup, cwd=server_dir, env=store_env)
+    _timed("setup again (idempotent)", setup, cwd=server_dir, env=upgrade)
+    _timed("the upgrade's server waits no more", [*setup, "--wait"], cwd=server_dir, env=upgrade)
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

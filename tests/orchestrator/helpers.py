@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import time
 
-from stores_app import provisioning
+from stores_app import provisioning, upgrades
 from stores_app.models import Store
 
 STEPS = {
     "provision": provisioning.provision,
     "check_ready": provisioning.check_ready,
     "teardown": provisioning.teardown,
+    "upgrade": upgrades.upgrade,
+    "check_upgrade": upgrades.check_upgrade,
+    "rollback": upgrades.rollback,
+    "check_rollback": upgrades.check_rollback,
 }
 
 

@@ -30,8 +30,10 @@ def store(owner):
 
 DASHBOARD_GETS = ["/stores/{id}/", "/stores/{id}/progress", "/stores/{id}/delete"]
 DASHBOARD_POSTS = ["/stores/{id}/retry", "/stores/{id}/delete", "/stores/{id}/credentials"]
-API_GETS = ["/api/stores/{id}/", "/api/stores/{id}/events/"]
+DASHBOARD_POSTS += ["/stores/{id}/upgrade", "/stores/{id}/pin"]
+API_GETS = ["/api/stores/{id}/", "/api/stores/{id}/events/", "/api/stores/{id}/upgrades/"]
 API_POSTS = ["/api/stores/{id}/retry/", "/api/stores/{id}/credentials/"]
+API_POSTS += ["/api/stores/{id}/upgrade/", "/api/stores/{id}/pin/"]
 
 
 @pytest.mark.parametrize("path", DASHBOARD_GETS)

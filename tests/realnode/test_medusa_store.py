@@ -1,11 +1,15 @@
 """A Medusa store, end to end and for real: created through the API, provisioned by a real Celery
 worker with the real chart, every pod on the real node with the images built here. The setup Job
 really migrates, creates the admin and seeds; the server's probes really pass; `helm test` really
-places an order through the Service; the store is ready. Deleting it leaves nothing: namespace,
-volumes and their directories are gone. Prints what the store's pods use (kubelet's stats)."""
+places an order through the Service; the store is ready. Then the same store is upgraded through the
+API to a new chart version: the new revision's setup Job migrates again and writes its marker, and the
+new server's container starts only after that marker exists (its init container waited for it). Deleting
+it leaves nothing: namespace, volumes and their directories are gone. Prints what the store's pods use
+(kubelet's stats)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -13,9 +17,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from stores_app.models import Status, Store
+from stores_app.models import Status, Store, StoreUpgrade
 from tests.conftest import WorkerProcess, wait_for_status, worker_env
 from tests.simcluster.helpers import namespace_gone, wait_for
+from tests.upgrades.versions import NEW_VERSION, copy_charts, release_new_version
 
 from .conftest import REAL_NODE, scheduling_values
 
@@ -42,12 +47,20 @@ def medusa_values(node_images, tmp_path) -> Path:
 
 
 @pytest.fixture
-def medusa_worker(as_orchestrator, transactional_db, tmp_path, medusa_values):
+def medusa_charts(tmp_path, settings) -> Path:
+    """STORE_CHARTS_DIR: a copy of the store charts, which the test moves to a new version."""
+    settings.STORE_CHARTS_DIR = copy_charts(tmp_path)
+    return settings.STORE_CHARTS_DIR
+
+
+@pytest.fixture
+def medusa_worker(as_orchestrator, transactional_db, tmp_path, medusa_values, medusa_charts):
     """The real Celery worker (as the `celery_worker` fixture: the orchestrator's least-privilege
-    ServiceAccount), with the real node's values."""
+    ServiceAccount), with the real node's values and the charts copy."""
     env = worker_env(
         as_orchestrator,
         tmp_path,
+        STORE_CHARTS_DIR=str(medusa_charts),
         STORE_MEDUSA_VALUES=str(medusa_values),
         HELM_TIMEOUT_SECONDS="900",
         HELM_TEST_TIMEOUT_SECONDS="600",
@@ -120,8 +133,8 @@ def print_usage(core_api: client.CoreV1Api, namespace: str) -> None:
     print(f"{'total':48s} {totals[0]:9.1f} {totals[1]:9.1f} {totals[2]:9.1f} {totals[3]:7.1f}")
 
 
-def orders_in_database(kube_cluster, namespace: str) -> int:
-    """Orders in the store's own Postgres (helm test's pod is deleted once it passed)."""
+def store_sql(kube_cluster, namespace: str, sql: str) -> str:
+    """A query's rows (unaligned, `|` between columns) in the store's own Postgres, through its pod."""
     pod = kube_cluster.run(
         kube_cluster.kubectl,
         "get",
@@ -133,25 +146,66 @@ def orders_in_database(kube_cluster, namespace: str) -> int:
         "-o",
         "jsonpath={.items[0].metadata.name}",
     ).stdout
-    count = kube_cluster.run(
-        kube_cluster.kubectl,
-        "exec",
-        "-n",
-        namespace,
-        pod,
-        "--",
-        "psql",
-        "-U",
-        "medusa",
-        "-d",
-        "medusa",
-        "-tAc",
-        'SELECT count(*) FROM "order"',
-    ).stdout
-    return int(count.strip())
+    return kube_cluster.run(
+        kube_cluster.kubectl, "exec", "-n", namespace, pod, "--", "psql", "-U", "medusa", "-d", "medusa", "-tAc", sql
+    ).stdout.strip()
 
 
-def test_medusa_store_runs_for_real_and_leaves_nothing(medusa_worker, owner_api, core_api, kube_cluster):
+def orders_in_database(kube_cluster, namespace: str) -> int:
+    """Orders in the store's own Postgres (helm test's pod is deleted once it passed)."""
+    return int(store_sql(kube_cluster, namespace, 'SELECT count(*) FROM "order"'))
+
+
+def _server_pod(core_api: client.CoreV1Api, namespace: str) -> client.V1Pod:
+    (pod,) = [
+        p
+        for p in core_api.list_namespaced_pod(namespace, label_selector="app.kubernetes.io/component=server").items
+        if not p.metadata.deletion_timestamp
+    ]
+    return pod
+
+
+def upgrade_for_real(owner_api, core_api, kube_cluster, charts: Path, store: Store) -> None:
+    """Upgrade the ready store to a new chart version through the API; the new server must have started
+    only after the new revision's setup (its migrations) wrote its marker."""
+    before = _server_pod(core_api, store.namespace)
+    release_new_version(charts, "medusa")
+    response = owner_api.post(f"/api/stores/{store.pk}/upgrade/")
+    assert response.status_code == 202, response.content
+    upgraded = wait_for_status(store.pk, {Status.READY, Status.FAILED}, timeout=STORE_TIMEOUT)
+    record = upgraded.upgrades.get()
+    assert upgraded.status == Status.READY and record.state == StoreUpgrade.State.SUCCEEDED, (
+        f"{upgraded.status_message}\n{describe_namespace(core_api, store.namespace)}"
+    )
+    assert (upgraded.chart_version, upgraded.helm_revision) == (NEW_VERSION, 2)
+
+    rows = store_sql(kube_cluster, store.namespace, "SELECT marker, finished_at FROM store_orchestrator.setup_runs")
+    markers = dict(line.split("|") for line in rows.splitlines())
+    marker = f"{NEW_VERSION}/2"
+    assert set(markers) >= {f"{store.chart_version}/1", marker}, markers
+    migrated = dt.datetime.fromisoformat(markers[marker].replace(" ", "T")).astimezone(dt.UTC)
+
+    server = _server_pod(core_api, store.namespace)
+    assert server.metadata.uid != before.metadata.uid, "the upgrade started a new server pod"
+    (waited,) = server.status.init_container_statuses
+    (running,) = server.status.container_statuses
+    started = running.state.running.started_at
+    # Kubernetes keeps whole seconds: the server started in the second its marker was written, or later.
+    assert started >= migrated.replace(microsecond=0), (started, migrated)
+    assert waited.state.terminated.finished_at <= started
+    log = core_api.read_namespaced_pod_log(server.metadata.name, store.namespace, container="wait-for-setup")
+    assert f"store is set up ({marker})" in log, log
+    pods = core_api.list_namespaced_pod(store.namespace, label_selector="app.kubernetes.io/component=setup").items
+    setup = [p for p in pods if p.metadata.labels.get("job-name", "").endswith("-setup-2")]
+    assert setup, [p.metadata.name for p in pods]
+    setup_log = core_api.read_namespaced_pod_log(setup[-1].metadata.name, store.namespace)
+    assert "setup-store: migrations" in setup_log and f"marked {marker} set up" in setup_log, setup_log[-3000:]
+    print(f"\nupgrade to {NEW_VERSION}: migrations done {migrated:%H:%M:%S.%f}, new server started {started:%H:%M:%S}")
+
+
+def test_medusa_store_runs_for_real_is_upgraded_and_leaves_nothing(
+    medusa_worker, medusa_charts, owner_api, core_api, kube_cluster
+):
     response = owner_api.post("/api/stores/", {"name": "Real Medusa", "engine": "medusa"}, format="json")
     assert response.status_code == 202, response.content
     store_id = response.json()["id"]
@@ -177,6 +231,7 @@ def test_medusa_store_runs_for_real_and_leaves_nothing(medusa_worker, owner_api,
     assert "smoke_test" in [e.step for e in store.events.all()]
 
     print_usage(core_api, namespace)
+    upgrade_for_real(owner_api, core_api, kube_cluster, medusa_charts, store)
 
     volumes = [
         pv

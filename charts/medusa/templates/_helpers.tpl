@@ -180,3 +180,11 @@ through $(VAR) expansion, so no password ever appears in values or in the render
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+The setup marker of this revision: "<chart version>/<release revision>". The setup Job writes it after
+its migrations, the server's init container waits for it (deploy/images/medusa/setup-store.sh).
+*/}}
+{{- define "medusa.setupMarker" -}}
+{{ .Chart.Version }}/{{ .Release.Revision }}
+{{- end }}

@@ -1,8 +1,11 @@
 #!/bin/sh
-# Brings one store to the state the orchestrator promises: WordPress installed, WooCommerce
-# at the pinned version and active, pretty permalinks, and the shop settings applied by
-# store-setup.php. Every step looks before it acts, so a re-run after any partial failure
-# converges instead of repeating work. Never prints a credential.
+# Brings one store to the state the orchestrator promises: WordPress installed and its database
+# schema current, WooCommerce at the pinned version, active and its database updated, pretty
+# permalinks, and the shop settings applied by store-setup.php. The chart runs it as a Job named
+# per revision, so it runs on every install and every upgrade: the upgrade's health gate waits
+# for it, which is how database migrations are done before the orchestrator calls the store ready.
+# Every step looks before it acts, so a re-run after any partial failure converges instead of
+# repeating work. Never prints a credential.
 set -eu
 
 WP_PATH=/var/www/html
@@ -39,6 +42,14 @@ install_wordpress() {
     --skip-email --prompt=admin_password >/dev/null
 }
 
+update_wordpress_database() {
+  # The setup Job runs on every install and upgrade. An upgrade may bring newer WordPress core files
+  # (the image's): bring the database schema up to them before anything else touches it. Does
+  # nothing when the schema is current.
+  result="$(wp core update-db)"
+  log "WordPress database: ${result#Success: }"
+}
+
 ensure_permalinks() {
   if [ "$(wp option get permalink_structure 2>/dev/null || true)" = "/%postname%/" ]; then
     log "pretty permalinks already on"
@@ -66,7 +77,9 @@ install_woocommerce() {
     log "activating WooCommerce"
     wp plugin activate woocommerce
   fi
-  # Runs pending WooCommerce database migrations; does nothing when there are none.
+  # WooCommerce's own database update, after the plugin of this revision is in place: on an upgrade
+  # to a newer WooCommerce this migrates its tables; does nothing when there is nothing to do.
+  log "WooCommerce database update"
   wp wc update
 }
 
@@ -77,6 +90,7 @@ if [ -z "${ADMIN_PASSWORD:-}" ]; then
 fi
 wait_for_database
 install_wordpress
+update_wordpress_database
 ensure_permalinks
 install_woocommerce
 log "applying store settings"

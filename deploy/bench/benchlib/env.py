@@ -86,6 +86,11 @@ class Environment:
         self.memory = MemorySampler(interval=1.0)
         self.procs: list[Proc] = []
         self.web_url = ""
+        # The run's own copy of the store charts (STORE_CHARTS_DIR of every process), whose versions the
+        # rollout section moves (benchlib/rollout.py).
+        from .rollout import copy_charts
+
+        self.charts_dir = copy_charts(REPO / "charts", run_dir / "charts")
 
     # --- settings -------------------------------------------------------------------
     def process_env(self, broker_url: str | None = None, **extra: str) -> dict[str, str]:
@@ -100,6 +105,7 @@ class Environment:
             CACHE_KEY_PREFIX=f"bench-{self.cfg.run_id}",
             STORE_BASE_DOMAIN="bench.test",
             STORE_NAMESPACE_PREFIX="bench",
+            STORE_CHARTS_DIR=str(self.charts_dir),
             RATELIMIT_WRITE=UNLIMITED,
             RATELIMIT_READ=UNLIMITED,
             RATELIMIT_CREATE=UNLIMITED,
@@ -249,7 +255,7 @@ class Environment:
                 self.procs.remove(proc)
 
     # --- users ----------------------------------------------------------------------
-    def make_users(self, prefix: str, count: int, web_url: str) -> list[tuple[object, str]]:
+    def make_users(self, prefix: str, count: int, web_url: str, staff: bool = False) -> list[tuple[object, str]]:
         """Create `count` users and fetch an API token for each through POST /api/auth/token/ (Basic auth)."""
         import requests
         from django.contrib.auth import get_user_model
@@ -258,7 +264,7 @@ class Environment:
         for i in range(count):
             username = f"{prefix}{i}"
             password = f"bench-{self.cfg.run_id}-{i}-password"
-            user = get_user_model().objects.create_user(username=username, password=password)
+            user = get_user_model().objects.create_user(username=username, password=password, is_staff=staff)
             response = requests.post(f"{web_url}/api/auth/token/", auth=(username, password), timeout=30)
             response.raise_for_status()
             users.append((user, response.json()["token"]))

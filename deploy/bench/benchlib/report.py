@@ -74,6 +74,9 @@ def sections(result: dict) -> list[tuple[str, list[str], list[tuple]]]:
     head = ["", "orchestrator", "raw helm", "ratio (orch/helm)"]
     if result.get("provisioning"):
         out.append(("Provisioning (request → ready, seconds)", head, comparison_rows(result, "provisioning", "ready")))
+    if result.get("upgrade"):
+        title = "Upgrade to a new chart version (rollout vs helm upgrade --wait + helm test, seconds)"
+        out.append((title, head, comparison_rows(result, "upgrade", "upgraded")))
     if result.get("teardown"):
         out.append(("Teardown (request → gone, seconds)", head, comparison_rows(result, "teardown", "deleted")))
     inflight = result.get("inflight")
