@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -88,8 +89,14 @@ def report(title: str, figures: dict, done_key: str) -> list[str]:
     return lines
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # A terminated run cleans up like an interrupted one: stores, controllers, temp dirs.
+    signal.signal(signal.SIGTERM, _interrupt)
     kubeconfig, helm = configure()
     if args.cleanup:
         remove_leftovers(kubeconfig, helm)
@@ -109,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         up = peer.provision(args.n, parallelism, engines, args.timeout or None)
         log(f"{up['ready']}/{args.n} ready in {up['total_seconds']} s; deleting")
         down = peer.teardown(parallelism)
+    except KeyboardInterrupt:
+        log("interrupted; removing what the run made")
+        return 130
     finally:
         peer.stop()
     usage = peer.usage()

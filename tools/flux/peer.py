@@ -5,8 +5,8 @@ Per store, in `parallelism` threads, as the baseline does: the namespace (same P
 labels) and the credentials Secret (same keys, same generator) with the Kubernetes client, then a
 HelmRelease with the same chart and values (`stores_app.provisioning.chart_values`). helm-controller
 installs it waiting for every workload and Job (helm's --wait --wait-for-jobs), then runs the chart's
-test: a store is ready when its HelmRelease is Ready, and failed when helm-controller gives up on it
-(Stalled: no remediation retries, as a script calling helm once would not retry either). Teardown:
+test: a store is ready when its HelmRelease is Ready, and failed when helm-controller reports a failed
+Helm action or gives up (no remediation retries: a script calling helm once does not retry). Teardown:
 delete the HelmRelease (helm-controller uninstalls the release, without waiting, like the
 orchestrator's `helm uninstall`), then the namespace, and wait until it and its PersistentVolumes
 are gone. Times are taken in this process when a watch on the HelmReleases reports each change.
@@ -92,20 +92,28 @@ def _conditions(obj: dict) -> dict[str, dict]:
     return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
 
 
+# Ready=False reasons that report a failed Helm action: what a helm command exiting non-zero is to the
+# baseline. helm-controller would try again later (after a backoff; forever when the release was never
+# written, e.g. values the chart's schema rejects), but neither raw helm nor the orchestrator's first
+# attempt would, so the store counts as failed at the first one.
+FAILED_ACTIONS = {"InstallFailed", "UpgradeFailed", "TestFailed", "RollbackFailed", "UninstallFailed"}
+
+
 def release_outcome(obj: dict) -> tuple[str, str]:
     """What a HelmRelease says about its store: ("ready" | "failed" | "pending", message).
 
-    Ready counts only for the object's current generation; Stalled is helm-controller's own word that
-    it will not try again without a change (an install or test that failed, retries exhausted).
+    Ready counts only for the object's current generation; failed is a failed Helm action
+    (FAILED_ACTIONS) or Stalled, helm-controller's own word that it will not try again unchanged.
     """
     conditions = _conditions(obj)
     ready, stalled = conditions.get("Ready", {}), conditions.get("Stalled", {})
     current = (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get("generation")
     if ready.get("status") == "True" and current:
         return "ready", ""
+    if ready.get("status") == "False" and ready.get("reason") in FAILED_ACTIONS:
+        return "failed", f"{ready['reason']}: {ready.get('message', '')}"[:300]
     if stalled.get("status") == "True":
-        detail = ready.get("message") or stalled.get("message") or ""
-        return "failed", f"{ready.get('reason') or stalled.get('reason')}: {detail}"[:300]
+        return "failed", f"{stalled.get('reason')}: {ready.get('message') or stalled.get('message', '')}"[:300]
     return "pending", f"{ready.get('reason', 'no status yet')}: {ready.get('message', '')}"[:300]
 
 
@@ -203,6 +211,7 @@ class FluxPeer:
         self._gone: dict[str, threading.Event] = {}
         self._watch: _ReleaseWatch | None = None
         self._last_progress = 0.0
+        self._interrupted = threading.Event()  # set when a provision or teardown is interrupted
 
     # --- clients ---------------------------------------------------------------------------------------
     def _api(self):
@@ -320,6 +329,9 @@ class FluxPeer:
             return
         group, version, plural = HELMRELEASES
         custom = self._custom()
+        left = len(custom.list_cluster_custom_object(group, version, plural, label_selector=self.selector)["items"])
+        if left:
+            self.log(f"removing the run's {left} stores still in the cluster (about a minute per hundred)")
         for obj in custom.list_cluster_custom_object(group, version, plural, label_selector=self.selector)["items"]:
             try:
                 custom.delete_namespaced_custom_object(
@@ -480,9 +492,14 @@ class FluxPeer:
         }
 
     def _run_all(self, stores, parallelism, work, done_word, done_at) -> None:
-        """Run `work` over the stores in a pool, with a progress line every PROGRESS_EVERY seconds."""
+        """Run `work` over the stores in a pool, with a progress line every PROGRESS_EVERY seconds.
+
+        Interrupted (Ctrl-C), the stores still waiting give up within a second, so that stop() can
+        remove them from the cluster at once instead of after their deadlines.
+        """
         t0 = time.time()
-        with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="flux") as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="flux")
+        try:
             pending: set[Future] = {pool.submit(work, s) for s in stores}
             while pending:
                 _, pending = wait(pending, timeout=PROGRESS_EVERY, return_when=FIRST_COMPLETED)
@@ -490,6 +507,11 @@ class FluxPeer:
                     self._last_progress = time.time()
                     done = sum(1 for s in stores if done_at(s) is not None)
                     self.log(f"{done}/{len(stores)} {done_word}, {len(pending)} in flight ({time.time() - t0:.0f} s)")
+        except BaseException:
+            self._interrupted.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # --- one store -----------------------------------------------------------------------------------------
     def _provision_one(self, store: FluxStore, timeout: float) -> None:
@@ -550,16 +572,24 @@ class FluxPeer:
         )
         self._core().create_namespaced_secret(store.namespace, secret, _request_timeout=20)
 
-    @staticmethod
-    def _await(store: FluxStore, event: threading.Event, deadline: float, check: Callable) -> None:
+    def _await(self, store: FluxStore, event: threading.Event, deadline: float, check: Callable) -> None:
         """Wait for the watch to report; every few seconds also ask the API (a watch can miss an event
         while it reconnects)."""
-        while not event.wait(timeout=5):
+        next_check = time.monotonic() + 5
+        while not event.wait(timeout=1):
+            self._raise_if_interrupted()
+            if time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + 5
             check(store)
             if event.is_set():
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not done within the deadline; last seen: {store.status or 'no status'}")
+
+    def _raise_if_interrupted(self) -> None:
+        if self._interrupted.is_set():
+            raise RuntimeError("the run was interrupted")
 
     def _check_settled(self, store: FluxStore) -> None:
         from kubernetes.client.exceptions import ApiException
@@ -593,6 +623,7 @@ class FluxPeer:
                 if exc.status != 404:
                     raise
             while not self._namespace_gone(store.namespace):
+                self._raise_if_interrupted()
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"namespace {store.namespace} still there after {timeout:.0f}s")
                 time.sleep(0.5)
