@@ -1,0 +1,95 @@
+"""The Flux peer's decisions without a cluster (tools/flux/peer.py): what a HelmRelease's conditions
+mean for its store, the HelmRelease a store becomes, and the summary figures. The peer end to end
+(controllers built from Go modules, stores installed on the simulated cluster) is `python -m tools.flux`,
+measured by hand: building Flux costs CI minutes no test here needs."""
+
+from __future__ import annotations
+
+import pytest
+
+from stores_app.models import Store
+from stores_app.provisioning import chart_values
+from tools.flux.peer import LABEL_RUN, FluxPeer, FluxStore, helmrelease_manifest, release_outcome, summary
+
+
+def helmrelease(generation=1, observed=1, **conditions):
+    """A HelmRelease as the API returns it, with conditions given as Type=(status, reason)."""
+    return {
+        "metadata": {"name": "s", "namespace": "s", "generation": generation},
+        "status": {
+            "observedGeneration": observed,
+            "conditions": [
+                {"type": kind, "status": status, "reason": reason, "message": f"{reason} message"}
+                for kind, (status, reason) in conditions.items()
+            ],
+        },
+    }
+
+
+def test_ready_for_the_current_generation_only():
+    assert release_outcome(helmrelease(Ready=("True", "TestSucceeded"))) == ("ready", "")
+    outcome, _ = release_outcome(helmrelease(generation=2, observed=1, Ready=("True", "TestSucceeded")))
+    assert outcome == "pending"
+
+
+@pytest.mark.parametrize("reason", ["InstallFailed", "TestFailed"])
+def test_a_failed_helm_action_fails_the_store_with_its_reason(reason):
+    outcome, message = release_outcome(helmrelease(Ready=("False", reason), Released=("False", reason)))
+    assert outcome == "failed"
+    assert message.startswith(f"{reason}: {reason} message")
+
+
+def test_stalled_fails_the_store():
+    obj = helmrelease(Ready=("False", "ArtifactFailed"), Stalled=("True", "RetriesExceeded"))
+    assert release_outcome(obj) == ("failed", "RetriesExceeded: ArtifactFailed message")
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        {},
+        {"Ready": ("Unknown", "Progressing")},
+        {"Ready": ("Unknown", "AwaitingTests"), "Released": ("True", "InstallSucceeded")},
+        {"Ready": ("False", "ArtifactFailed")},  # the chart not fetched yet: helm-controller tries again
+    ],
+)
+def test_anything_else_is_still_pending(conditions):
+    outcome, _ = release_outcome(helmrelease(**conditions))
+    assert outcome == "pending"
+
+
+def test_the_helmrelease_carries_the_baselines_chart_values_and_timeouts():
+    values = {"store": {"id": "1", "host": "a.bench.test"}, "existingSecret": "s-secrets"}
+    store = FluxStore(0, "woocommerce", 1, "a", "ns-a", "rel-a", values, "s-secrets")
+    body = helmrelease_manifest(
+        store, run_id="r1", source_namespace="flux-peer-r1", chart_version="0.2.0", helm_timeout=300, test_timeout=180
+    )
+    spec = body["spec"]
+    assert body["metadata"] == {"name": "rel-a", "namespace": "ns-a", "labels": {LABEL_RUN: "r1"}}
+    assert spec["values"] == values and spec["releaseName"] == "rel-a"
+    chart = spec["chart"]
+    assert chart["spec"]["chart"] == "woocommerce" and chart["spec"]["version"] == "0.2.0"
+    assert chart["spec"]["sourceRef"] == {"kind": "HelmRepository", "name": "stores", "namespace": "flux-peer-r1"}
+    # The HelmChart made from the template must carry the run's label: source-controller watches only those.
+    assert chart["metadata"]["labels"] == {LABEL_RUN: "r1"}
+    assert spec["timeout"] == "300s" and spec["test"] == {"enable": True, "timeout": "180s"}
+    assert spec["install"]["remediation"]["retries"] == 0
+
+
+def test_stores_get_the_orchestrators_values_and_names_of_their_own():
+    peer = FluxPeer("/nonexistent/kubeconfig", "helm", run_id="ab12")
+    stores = peer.make_stores(3, ["woocommerce", "medusa"])
+    assert [s.engine for s in stores] == ["woocommerce", "medusa", "woocommerce"]
+    assert len({s.namespace for s in stores}) == 3 and all("fab12-" in s.namespace for s in stores)
+    first = stores[0]
+    expected = Store(id=first.store_id, slug=first.slug, engine="woocommerce", release_name=first.release)
+    expected.namespace = first.namespace
+    assert first.values == chart_values(expected)
+    assert first.secret_name == expected.secret_name
+
+
+def test_summary_uses_the_benchmarks_percentiles():
+    figures = summary([4.0, 1.0, 3.0, 2.0, 5.0])
+    assert figures == {"count": 5, "p50": 3.0, "p95": 4.8, "p99": 4.96, "max": 5.0, "mean": 3.0}
+    assert summary([7.0])["p95"] == 7.0
+    assert summary([])["p50"] is None
