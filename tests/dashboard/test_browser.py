@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from stores_app.models import AuditEntry, Store, StoreEvent
+from stores_app.models import AuditEntry, Rollout, Store, StoreEvent
 from stores_app.tasks import refresh_health_pass
 from tests.conftest import token_client
 from tests.dashboard.conftest import check_accessibility, sign_in
@@ -197,3 +197,45 @@ def test_inline_errors_phones_and_every_page_accessible(live_server, owner, brow
     anonymous = browser()
     anonymous.goto(f"{live_server.url}/accounts/login/")
     check_accessibility(anonymous, axe_path, "the login page")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upgrade_and_rollout_pages_accessible_and_fit_a_phone(live_server, owner, staff, browser, axe_path):
+    """The version card with an update available, the rollouts page (fleet versions, the new-rollout form)
+    and a paused rollout's page: no accessibility violation, and none scrolls sideways on a phone."""
+    behind = Store.objects.create(
+        owner=owner,
+        name="Corner Shop",
+        slug="corner-shop",
+        engine="woocommerce",
+        status="ready",
+        namespace="store-8-corner-shop",
+        release_name="store-8-corner-shop",
+        helm_revision=1,
+        chart_version="0.0.1",
+        app_version="0.0.1",
+    )
+    assert behind.update_available, "the store must be behind today's chart for its page to offer an upgrade"
+    rollout = Rollout.objects.create(
+        engine="woocommerce",
+        target_version=behind.target_version,
+        state="paused",
+        state_message="Paused: 1 of 1 stores of wave 1 failed (more than 0%).",
+        created_by=staff,
+    )
+
+    page = browser()
+    sign_in(page, live_server, owner)
+    page.goto(f"{live_server.url}/stores/{behind.pk}/")
+    assert behind.target_version in page.inner_text("#upgrade")
+    check_accessibility(page, axe_path, "a store with an update available")
+
+    page = browser()
+    sign_in(page, live_server, staff)
+    phone = browser(*PHONE)
+    sign_in(phone, live_server, staff)
+    for path, what in {"/rollouts/": "the rollouts page", f"/rollouts/{rollout.pk}/": "a paused rollout"}.items():
+        page.goto(f"{live_server.url}{path}")
+        check_accessibility(page, axe_path, what)
+        phone.goto(f"{live_server.url}{path}")
+        assert phone.evaluate(NO_HORIZONTAL_SCROLL), f"{path} scrolls sideways on a phone"
