@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from .models import Status, Store, StoreEvent
+from .models import Status, Store, StoreEvent, StoreUpgrade
 
 Step = StoreEvent.Step
 Outcome = StoreEvent.Outcome
@@ -33,6 +33,12 @@ TEARDOWN_STEPS = [
     (Step.TEARDOWN_NAMESPACE, "Delete namespace and volumes"),
     (Step.DELETED, "Deleted"),
 ]
+# An upgrade (stores_app/upgrades.py): the new revision, then its health gate; a rollback only when it failed.
+UPGRADE_STEPS = [
+    (Step.UPGRADE, "New version applied"),
+    (Step.UPGRADE_CHECK, "Health gate"),
+]
+ROLLBACK_STEP = (Step.ROLLBACK, "Rolled back")
 # Events that start a new attempt: everything before them belongs to an earlier one.
 PROVISION_STARTS = {Step.REQUESTED, Step.RETRY}
 TEARDOWN_START_MESSAGE = "Deletion requested"
@@ -91,8 +97,13 @@ def _is_teardown_start(event: StoreEvent) -> bool:
     return event.step == Step.TEARDOWN_RELEASE and event.outcome == Outcome.STARTED
 
 
+def _is_upgrade_start(event: StoreEvent) -> bool:
+    """services.upgrade_store's first event: the upgrade was requested (by its owner, staff or a rollout)."""
+    return event.step == Step.UPGRADE and event.outcome == Outcome.INFO and " requested" in event.message
+
+
 def _is_attempt_start(event: StoreEvent) -> bool:
-    return event.step in PROVISION_STARTS or _is_teardown_start(event)
+    return event.step in PROVISION_STARTS or _is_teardown_start(event) or _is_upgrade_start(event)
 
 
 def split_attempts(events: list[StoreEvent]) -> list[list[StoreEvent]]:
@@ -144,6 +155,10 @@ def progress(store: Store, events: list[StoreEvent]) -> Progress | None:
     teardown = bool(current) and _is_teardown_start(current[0])
     if store.status in (Status.DELETING, Status.DELETED) or (store.status == Status.FAILED and teardown):
         return _build(store, current, TEARDOWN_STEPS, "teardown")
+    upgrade = bool(current) and _is_upgrade_start(current[0])
+    if store.status == Status.UPGRADING or (store.status == Status.FAILED and upgrade):
+        rolled_back = any(e.step == Step.ROLLBACK for e in current)
+        return _build(store, current, UPGRADE_STEPS + ([ROLLBACK_STEP] if rolled_back else []), "upgrade")
     if store.status in (Status.PENDING, Status.PROVISIONING, Status.FAILED, Status.READY, Status.DEGRADED):
         return _build(store, current, PROVISION_STEPS, "provision")
     return None
@@ -179,6 +194,8 @@ def _build(store: Store, events: list[StoreEvent], sequence, phase: str) -> Prog
 
 
 def _finished_at(store: Store, events: list[StoreEvent], phase: str) -> dt.datetime | None:
+    if phase == "upgrade":
+        return store.updated_at if store.status == Status.FAILED else None
     ends = {Step.READY, Step.FAILED} if phase == "provision" else {Step.DELETED, Step.FAILED}
     last = [e.created_at for e in events if e.step in ends]
     return last[-1] if last else None
@@ -206,20 +223,26 @@ def elapsed_seconds(prog: Progress) -> float:
 
 def estimate_seconds(engine: str, phase: str) -> float | None:
     """The median time of the last ESTIMATE_SAMPLE stores of this engine to get through `phase` (request to
-    ready, or deletion to deleted); None before there is any. Cached for a minute: one query per engine."""
+    ready, deletion to deleted, or an upgrade that succeeded from request to end); None before there is any.
+    Cached for a minute: one query per engine and phase."""
     key = f"progress-estimate:{engine}:{phase}"
     cached = cache.get(key)
     if cached is not None:
         return cached or None
+    table, where = Store._meta.db_table, "engine = %s"
     if phase == "provision":
         start, end = "created_at", "ready_at"
+    elif phase == "upgrade":
+        start, end = "requested_at", "finished_at"
+        table = StoreUpgrade._meta.db_table
+        where = f"state = 'succeeded' AND store_id IN (SELECT id FROM {Store._meta.db_table} WHERE engine = %s)"  # noqa: S608
     else:
         start, end = "deletion_requested_at", "deleted_at"
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d) FROM ("  # noqa: S608 (fixed column names)
-            f"  SELECT EXTRACT(EPOCH FROM {end} - {start}) AS d FROM {Store._meta.db_table}"
-            f"   WHERE engine = %s AND {end} IS NOT NULL AND {start} IS NOT NULL"
+            f"  SELECT EXTRACT(EPOCH FROM {end} - {start}) AS d FROM {table}"
+            f"   WHERE {where} AND {end} IS NOT NULL AND {start} IS NOT NULL"
             f"   ORDER BY {end} DESC LIMIT %s) recent",
             [engine, ESTIMATE_SAMPLE],
         )

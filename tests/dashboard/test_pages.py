@@ -139,12 +139,31 @@ def test_a_failed_store_shows_one_summary_one_retry_and_folded_attempts(owner, o
     assert 'data-step="smoke_test"' in html and 'class="step failed"' in html
 
 
-def test_unknown_steps_and_statuses_do_not_break_the_page(owner, owner_client):
+def test_an_upgrading_store_shows_its_upgrade_as_a_new_attempt_with_its_own_steps(owner, owner_client):
     store = make_store(owner, "New Shop", status="ready")
-    StoreEvent.objects.create(store=store, step="upgrade", outcome="started", message="to chart 0.3.0")
+    for step, outcome, message in [
+        ("requested", "info", "requested"),
+        ("helm_install", "succeeded", "Release revision 1 applied"),
+        ("ready", "succeeded", "Store is ready"),
+        ("upgrade", "info", "Upgrade from chart 0.2.0 to 0.3.0 requested"),
+        ("upgrade", "started", "helm upgrade to chart 0.3.0"),
+        ("upgrade", "succeeded", "Revision 2 applied (chart 0.3.0)"),
+        ("upgrade_check", "waiting", "waiting for deployment/web"),
+    ]:
+        StoreEvent.objects.create(store=store, step=step, outcome=outcome, message=message)
     Store.objects.filter(pk=store.pk).update(status="upgrading")
-    response = owner_client.get(store.get_absolute_url())
-    assert response.status_code == 200 and "to chart 0.3.0" in response.content.decode()
+    html = owner_client.get(store.get_absolute_url()).content.decode()
+    assert 'data-step="upgrade"' in html and 'data-step="upgrade_check"' in html
+    assert 'data-step="smoke_test"' not in html, "an upgrade is not shown as provisioning steps"
+    assert "Earlier attempt 1" in html and "waiting for deployment/web" in html
+
+    # Its rollback failed too: the store failed, and the summary says it was the upgrade.
+    StoreEvent.objects.create(store=store, step="upgrade", outcome="failed", message="Upgrade to chart 0.3.0 failed")
+    StoreEvent.objects.create(store=store, step="rollback", outcome="failed", message="Not healthy after rollback")
+    Store.objects.filter(pk=store.pk).update(status="failed", status_message="Not healthy after rollback")
+    html = owner_client.get(store.get_absolute_url()).content.decode()
+    assert "Upgrading the store failed" in html and "Creating the store failed" not in html
+    assert 'data-step="rollback"' in html and 'class="step failed"' in html
 
 
 def test_staff_search_filter_and_page_through_many_stores(staff, staff_client, owner, settings):
