@@ -509,7 +509,7 @@ def create_rollout(staff, spec: RolloutSpec, request=None) -> Rollout:
 
 def _check_rollout_spec(spec: RolloutSpec, target: str) -> None:
     if spec.target_version and spec.target_version != target:
-        raise ServiceError(
+        raise Conflict(
             f"Chart {spec.target_version} is not available: STORE_CHARTS_DIR holds {spec.engine} {target}, the only "
             "version stores can move to."
         )
@@ -522,19 +522,21 @@ def _check_rollout_spec(spec: RolloutSpec, target: str) -> None:
 
 
 def _rollout_stores(spec: RolloutSpec, target: str) -> list[Store]:
-    """The ready, unpinned stores of the selection that run an older chart than `target`, oldest id first."""
+    """The ready, unpinned stores of the selection that run an older chart than `target`, oldest id first.
+    A selection that names no one, or nothing to move, conflicts with the fleet as it is now (409): the same
+    request may be right later."""
     stores = Store.objects.filter(engine=spec.engine, status__in=UPGRADABLE_STATUSES, upgrades_pinned=False)
     if spec.owners:
         users = dict(get_user_model().objects.filter(username__in=spec.owners).values_list("username", "pk"))
         unknown = sorted(set(spec.owners) - set(users))
         if unknown:
-            raise ServiceError(f"No such user(s): {', '.join(unknown)}.")
+            raise Conflict(f"No such user(s): {', '.join(unknown)}.")
         stores = stores.filter(owner_id__in=users.values())
     if spec.store_ids:
         found = set(Store.objects.filter(pk__in=spec.store_ids, engine=spec.engine).values_list("pk", flat=True))
         missing = sorted(set(spec.store_ids) - found)
         if missing:
-            raise ServiceError(f"No {spec.engine} store with id(s) {', '.join(map(str, missing))}.")
+            raise Conflict(f"No {spec.engine} store with id(s) {', '.join(map(str, missing))}.")
         stores = stores.filter(pk__in=spec.store_ids)
     chosen = [
         s
@@ -543,7 +545,7 @@ def _rollout_stores(spec: RolloutSpec, target: str) -> list[Store]:
         and (not spec.from_versions or s.chart_version in spec.from_versions)
     ]
     if not chosen:
-        raise ServiceError(
+        raise Conflict(
             f"No ready, unpinned {spec.engine} store of this selection runs a chart older than {target}; nothing to do."
         )
     return chosen

@@ -31,6 +31,11 @@ def exception_handler(exc, context):
     response = drf_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {}
-        body = {key: value for key, value in fields.items() if key != "detail"}
+        # A field's messages as a list of text; a list field's items name their position ("3: …").
+        body = {
+            key: value if isinstance(value, str) else _messages(value)
+            for key, value in fields.items()
+            if key != "detail"
+        }
         response.data = {"detail": " ".join(_messages(exc.detail)), **body}
     return response

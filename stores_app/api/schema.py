@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..naming import NAME_MIN
 
 # Request bodies whose serializers refuse unknown fields (they answer 400 naming the field).
-CLOSED_REQUEST_BODIES = ("StoreCreateRequest", "TokenRequestRequest")
+CLOSED_REQUEST_BODIES = ("StoreCreateRequest", "TokenRequestRequest", "PinRequest", "RolloutCreateRequest")
 
 
 def closed_request_bodies(result, generator, request, public):

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from ..models import Engine, Rollout, RolloutItem, Store, StoreEvent, StoreUpgrade
 from ..naming import NAME_MAX, NAME_MIN, RESERVED_SLUGS, slug_for
-from ..services import rollout_progress
+from ..services import ROLLOUT_LIMITS, rollout_progress
 
 
 def _any_case(word: str) -> str:
@@ -222,19 +222,55 @@ ROLLOUT_FIELDS = {
 }
 
 
+# A chart version (semantic versioning): what Chart.yaml's `version` may hold.
+VERSION_PATTERN = r"^[0-9A-Za-z.+-]+$"
+VERSION_MESSAGE = "A chart version has only letters, digits, dots, plus signs and hyphens, e.g. 0.3.0."
+
+
+def _bounded(name: str, default: int, help_text: str) -> serializers.IntegerField:
+    low, high = ROLLOUT_LIMITS[name]
+    message = f"{name} must be a whole number from {low} to {high}."
+    return serializers.IntegerField(
+        required=False,
+        default=default,
+        min_value=low,
+        max_value=high,
+        help_text=help_text,
+        error_messages={"invalid": message, "min_value": message, "max_value": message, "max_string_length": message},
+    )
+
+
 class RolloutCreateSerializer(serializers.Serializer):
     engine = serializers.ChoiceField(choices=Engine.choices)
-    target_version = serializers.CharField(
-        required=False, allow_blank=True, help_text="Defaults to (and must be) the chart in STORE_CHARTS_DIR."
+    target_version = serializers.RegexField(
+        VERSION_PATTERN.replace("+$", "*$"),
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid": VERSION_MESSAGE},
+        help_text="Defaults to (and must be) the chart in STORE_CHARTS_DIR.",
     )
-    from_versions = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=50)
-    owners = serializers.ListField(child=serializers.CharField(max_length=150), required=False, max_length=500)
+    from_versions = serializers.ListField(
+        child=serializers.RegexField(VERSION_PATTERN, max_length=40, error_messages={"invalid": VERSION_MESSAGE}),
+        required=False,
+        max_length=50,
+    )
+    owners = serializers.ListField(
+        child=serializers.RegexField(
+            r"^[\w.@+-]+$",
+            max_length=150,
+            error_messages={"invalid": "A user name has only letters, digits and @.+-_."},
+        ),
+        required=False,
+        max_length=500,
+    )
     store_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=5000)
-    canary_size = serializers.IntegerField(required=False, default=1, help_text="Stores in the first wave.")
-    growth = serializers.IntegerField(required=False, default=2, help_text="Each next wave is this many times larger.")
-    concurrency = serializers.IntegerField(required=False, default=4, help_text="Stores of a wave upgrading at once.")
-    failure_threshold = serializers.IntegerField(
-        required=False, default=0, help_text="Pause when more than this % of a wave failed (0: any failure)."
+    # services.ROLLOUT_LIMITS, stated here too so that the schema says them, with the services' message.
+    canary_size = _bounded("canary_size", 1, "Stores in the first wave.")
+    growth = _bounded("growth", 2, "Each next wave is this many times larger.")
+    concurrency = _bounded("concurrency", 4, "Stores of a wave upgrading at once.")
+    failure_threshold = _bounded(
+        "failure_threshold", 0, "Pause when more than this % of a wave failed (0: any failure)."
     )
     start = serializers.BooleanField(required=False, default=True, help_text="false: plan only (state pending).")
 

@@ -158,7 +158,13 @@ class StoreViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveMod
         return response
 
     @extend_schema(
-        request=None, responses={202: StoreUpgradeSerializer, 409: OpenApiResponse(), 503: OpenApiResponse()}
+        request=None,
+        responses={
+            202: StoreUpgradeSerializer,
+            409: _error("Only a ready store behind today's chart can be upgraded; the detail says why not"),
+            503: _error("Today's chart could not be read; try again"),
+            **ONE_STORE,
+        },
     )
     @action(detail=True, methods=["post"])
     def upgrade(self, request, pk=None):
@@ -167,14 +173,31 @@ class StoreViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveMod
         record = services.upgrade_store(self.get_object(), request.user, request=request)
         return Response(StoreUpgradeSerializer(record).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=StoreUpgradeSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        responses={
+            200: StoreUpgradeSerializer(many=True),
+            400: _invalid("Invalid limit or offset"),
+            **ONE_STORE,
+        }
+    )
+    @action(detail=True, methods=["get"], serializer_class=StoreUpgradeSerializer)
     def upgrades(self, request, pk=None):
-        """The store's upgrades, newest first: versions, revisions, outcome and why it failed."""
+        """The store's upgrades, newest first (versions, revisions, outcome and why it failed), a page at a
+        time (limit/offset)."""
         store = self.get_object()
-        return Response(StoreUpgradeSerializer(store.upgrades.all()[:50], many=True).data)
+        page = self.paginate_queryset(store.upgrades.all())
+        return self.get_paginated_response(StoreUpgradeSerializer(page, many=True).data)
 
-    @extend_schema(request=PinSerializer, responses={200: StoreSerializer, 409: OpenApiResponse()})
+    @extend_schema(
+        request=PinSerializer,
+        responses={
+            200: StoreSerializer,
+            400: _invalid('Send {"pinned": true} or {"pinned": false}'),
+            409: CONFLICT,
+            415: _error("The body is not JSON (send Content-Type: application/json)"),
+            **ONE_STORE,
+        },
+    )
     @action(detail=True, methods=["post"])
     def pin(self, request, pk=None):
         """Pin the store (rollouts leave it on its version) or unpin it; the owner's alone."""
@@ -187,18 +210,46 @@ class StoreViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveMod
         return Response(StoreSerializer(store).data)
 
 
+# Staff-only operations: a signed-in user who is not staff gets 403.
+STAFF = {**COMMON, 403: _error("Staff only")}
+ONE_ROLLOUT = {**STAFF, 404: _error("No such rollout")}
+ROLLOUT_CONFLICT = _error("The rollout is not in a state that allows this; the detail says which")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: RolloutSerializer(many=True), 400: _invalid("Invalid limit or offset"), **STAFF}
+    ),
+    retrieve=extend_schema(responses={200: RolloutDetailSerializer, **ONE_ROLLOUT}),
+)
 class RolloutViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Fleet upgrades (staff only): plan and start, watch wave by wave, pause, resume, cancel."""
 
     permission_classes = [IsAdminUser]
+    parser_classes = [JSONParser]
     queryset = Rollout.objects.select_related("created_by")
+    # Any id reaches the view, so a malformed one is the API's JSON 404, not the site's page.
+    lookup_value_regex = "[^/]+"
 
     def get_serializer_class(self):
         return RolloutDetailSerializer if self.action == "retrieve" else RolloutSerializer
 
+    def get_object(self):
+        pk = str(self.kwargs.get("pk", ""))
+        if not pk.isdigit() or len(pk) > 18:  # what a bigint holds; anything else is no rollout
+            raise NotFound("No such rollout")
+        return super().get_object()
+
     @extend_schema(
         request=RolloutCreateSerializer,
-        responses={201: RolloutDetailSerializer, 400: OpenApiResponse(), 409: OpenApiResponse()},
+        responses={
+            201: RolloutDetailSerializer,
+            400: _invalid("Invalid input; the messages say what to fix"),
+            409: _error("A rollout of this engine is still open, or no store matches"),
+            415: _error("The body is not JSON (send Content-Type: application/json)"),
+            503: _error("Today's chart could not be read; try again"),
+            **STAFF,
+        },
     )
     def create(self, request):
         """Plan a rollout of today's chart to the selected stores (and start it unless `start` is false)."""
@@ -211,25 +262,25 @@ class RolloutViewSet(ThrottleFirstMixin, mixins.ListModelMixin, mixins.RetrieveM
         rollout = change(self.get_object(), request.user, request=request)
         return Response(RolloutSerializer(rollout).data)
 
-    @extend_schema(request=None, responses={200: RolloutSerializer, 409: OpenApiResponse()})
+    @extend_schema(request=None, responses={200: RolloutSerializer, 409: ROLLOUT_CONFLICT, **ONE_ROLLOUT})
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         """Start a pending rollout."""
         return self._act(request, services.start_rollout)
 
-    @extend_schema(request=None, responses={200: RolloutSerializer, 409: OpenApiResponse()})
+    @extend_schema(request=None, responses={200: RolloutSerializer, 409: ROLLOUT_CONFLICT, **ONE_ROLLOUT})
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         """Start no more upgrades; those under way finish."""
         return self._act(request, services.pause_rollout)
 
-    @extend_schema(request=None, responses={200: RolloutSerializer, 409: OpenApiResponse()})
+    @extend_schema(request=None, responses={200: RolloutSerializer, 409: ROLLOUT_CONFLICT, **ONE_ROLLOUT})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         """Carry on from where it paused (the current wave's failures so far are accepted)."""
         return self._act(request, services.resume_rollout)
 
-    @extend_schema(request=None, responses={200: RolloutSerializer, 409: OpenApiResponse()})
+    @extend_schema(request=None, responses={200: RolloutSerializer, 409: ROLLOUT_CONFLICT, **ONE_ROLLOUT})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Stop for good; stores not started stay as they are, upgrades under way finish."""
@@ -241,6 +292,6 @@ class FleetVersionsView(ThrottleFirstMixin, APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(responses=FleetVersionsSerializer(many=True))
+    @extend_schema(responses={200: FleetVersionsSerializer(many=True), **STAFF})
     def get(self, request):
         return Response(FleetVersionsSerializer(services.fleet_versions(), many=True).data)

@@ -24,7 +24,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
-def test_the_api_matches_its_schema(live_server, transactional_db, owner, kube_cluster, settings, tmp_path):
+def test_the_api_matches_its_schema(live_server, transactional_db, owner, staff, kube_cluster, settings, tmp_path):
     # The fuzzer makes hundreds of requests and stores: limits that protect production would only
     # answer 429/403 (both documented) and hide the rest of the API from it.
     settings.RATELIMIT_READ = settings.RATELIMIT_WRITE = settings.RATELIMIT_CREATE = "100000/15m"
@@ -35,12 +35,22 @@ def test_the_api_matches_its_schema(live_server, transactional_db, owner, kube_c
     helm_module.reset_clients()
     _, token = AuthToken.objects.create(user=owner)
     _, throwaway = AuthToken.objects.create(user=owner)
+    _, staff_token = AuthToken.objects.create(user=staff)
     url = f"{live_server.url}/api/schema/"
     started = time.monotonic()
-    # Three runs, because two operations change the credentials they are called with: logout revokes the
-    # token it is sent with (so it gets its own), and a new token is asked for with the password.
+    # Four runs, because two operations change the credentials they are called with: logout revokes the
+    # token it is sent with (so it gets its own), and a new token is asked for with the password; and the
+    # staff-only operations (rollouts, the fleet's versions), which an owner's token would only see refused,
+    # are fuzzed with a staff token instead.
     runs = [
-        ("every store operation", ["--exclude-path-regex", "^/api/auth/", "-H", f"Authorization: Token {token}"]),
+        (
+            "every store operation",
+            ["--exclude-path-regex", "^/api/(auth|rollouts|versions)/", "-H", f"Authorization: Token {token}"],
+        ),
+        (
+            "staff operations",
+            ["--include-path-regex", "^/api/(rollouts|versions)/", "-H", f"Authorization: Token {staff_token}"],
+        ),
         ("token login", ["--include-path", "/api/auth/token/", "--auth", f"{owner.username}:{PASSWORD}"]),
         ("logout", ["--include-path", "/api/auth/logout/", "-H", f"Authorization: Token {throwaway}"]),
     ]

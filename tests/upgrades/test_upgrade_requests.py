@@ -104,7 +104,7 @@ def test_pinning_is_recorded_and_keeps_staff_and_rollouts_away(store, owner_api,
     refused = staff_api.post(f"/api/stores/{store.pk}/upgrade/")
     assert refused.status_code == 409 and "pinned" in refused.json()["detail"]
     nothing = staff_api.post("/api/rollouts/", {"engine": "woocommerce"}, format="json")
-    assert nothing.status_code == 400 and "unpinned" in nothing.json()["detail"]
+    assert nothing.status_code == 409 and "unpinned" in nothing.json()["detail"]
     bad = owner_api.post(f"/api/stores/{store.pk}/pin/", {"pinned": "maybe", "extra": 1}, format="json")
     assert bad.status_code == 400 and "pinned" in str(bad.json())
     assert (
@@ -173,13 +173,9 @@ def test_staff_plan_a_rollout_in_waves_and_each_store_is_told(
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"engine": "woocommerce", "target_version": "7.0.0"}, "not available"),
         ({"engine": "woocommerce", "growth": 0}, "growth must be a whole number from 1 to 10"),
         ({"engine": "woocommerce", "failure_threshold": 101}, "failure_threshold must be"),
-        ({"engine": "woocommerce", "owners": ["nobody-here"]}, "No such user(s): nobody-here"),
-        ({"engine": "woocommerce", "store_ids": [999999]}, "No woocommerce store with id(s) 999999"),
-        ({"engine": "woocommerce", "from_versions": ["0.0.9"]}, "nothing to do"),
-        ({"engine": "medusa"}, "nothing to do"),
+        ({"engine": "woocommerce", "store_ids": [1, "two"]}, "store_ids: 1: A valid integer is required"),
         ({"engine": "woocommerce", "canary": 1}, "Unknown field"),
         ({"engine": "joomla"}, "is not a valid choice"),
         (["woocommerce"], "Send a JSON object"),
@@ -191,6 +187,26 @@ def test_bad_rollout_requests_say_why_and_change_nothing(store, staff_api, body,
     assert response.status_code == 400, response.content
     assert message in str(response.json())
     assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"engine": "woocommerce", "target_version": "7.0.0"}, "not available"),
+        ({"engine": "woocommerce", "owners": ["nobody-here"]}, "No such user(s): nobody-here"),
+        ({"engine": "woocommerce", "store_ids": [999999]}, "No woocommerce store with id(s) 999999"),
+        ({"engine": "woocommerce", "from_versions": ["0.0.9"]}, "nothing to do"),
+        ({"engine": "medusa"}, "nothing to do"),
+    ],
+)
+def test_rollouts_that_match_nothing_in_the_fleet_conflict_and_change_nothing(store, staff_api, body, message):
+    """Well-formed, but nothing in the fleet as it is now to move: 409, as the same request may be right later."""
+    before = snapshot(store)
+    response = staff_api.post("/api/rollouts/", body, format="json")
+    assert response.status_code == 409, response.content
+    assert message in response.json()["detail"]
+    assert snapshot(store) == before
+    assert not Rollout.objects.exists()
 
 
 def test_dashboard_pages_for_staff(store, owner, staff, staff_client, owner_client):
