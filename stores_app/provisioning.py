@@ -40,7 +40,16 @@ from .decisions import (
     decide_teardown,
 )
 from .helm import HelmError, HelmGateway, ReleaseState, ReleaseStatus
-from .kube import LABEL_ENGINE, LABEL_MANAGED_BY, LABEL_STORE_ID, MANAGED_BY, KubeError, KubeGateway, NotManaged
+from .kube import (
+    LABEL_ENGINE,
+    LABEL_INSTALLATION,
+    LABEL_MANAGED_BY,
+    LABEL_STORE_ID,
+    MANAGED_BY,
+    KubeError,
+    KubeGateway,
+    NotManaged,
+)
 from .locking import holder_lost, is_locked, owner_alive, process_name, store_lock
 from .models import (
     ACTIVE_STATUSES,
@@ -679,9 +688,12 @@ def _fail_vanished(report: ReconcileReport, managed: dict[str, dict[str, str]]) 
 
 
 def _record_orphans(report: ReconcileReport, managed: dict[str, dict[str, str]], now: dt.datetime) -> None:
+    """Namespaces labelled as this installation's that no store accounts for. One without the installation
+    label (from before it existed) still counts as a store's namespace above, but is never reported: it
+    may as well be another installation's, and staff could adopt or delete it from the list."""
     accounted = set(Store.objects.live().exclude(namespace=None).values_list("namespace", flat=True))
     for name, labels in managed.items():
-        if name not in accounted:
+        if name not in accounted and labels.get(LABEL_INSTALLATION) == settings.ORCHESTRATOR_INSTALLATION_ID:
             report.orphans.append(name)
             OrphanNamespace.objects.update_or_create(name=name, defaults={"labels": labels, "last_seen": now})
     OrphanNamespace.objects.exclude(name__in=report.orphans).delete()
