@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .procs import MemorySampler, Proc, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
-BENCH_DIR = REPO / "deploy" / "bench"
+BENCH_DIR = REPO / "tools" / "bench"
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 UNLIMITED = "1000000/1m"
 
@@ -80,7 +80,7 @@ class Environment:
         self.kubeconfig = os.environ.get("KUBECONFIG", "")
         self.helm = os.environ.get("HELM_BIN") or shutil.which("helm") or ""
         if not self.kubeconfig or not Path(self.kubeconfig).is_file():
-            raise SystemExit("bench: KUBECONFIG must name the cluster (deploy/dev/bench.sh starts the simulated one)")
+            raise SystemExit("bench: KUBECONFIG must name the cluster (tools/dev/bench.sh starts the simulated one)")
         if not self.helm:
             raise SystemExit("bench: no helm: set HELM_BIN or put helm on PATH")
         self.memory = MemorySampler(interval=1.0)

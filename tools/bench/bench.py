@@ -3,9 +3,9 @@
 API against raw helm, in-flight capacity, API latency and SQL queries with many stores, and memory
 footprint.
 
-    deploy/dev/bench.sh [--n 20|50|200] [options]      (make bench BENCH_ARGS="--n 50")
+    tools/dev/bench.sh [--n 20|50|200] [options]      (make bench BENCH_ARGS="--n 50")
 
-Needs Postgres and Redis (DATABASE_URL/REDIS_URL as deploy/dev/services.sh prints them), a cluster
+Needs Postgres and Redis (DATABASE_URL/REDIS_URL as tools/dev/services.sh prints them), a cluster
 (KUBECONFIG) and helm (HELM_BIN or PATH). Prints a table and writes results/bench-<time>-n<N>.json
 and .md (and results/bench-latest.*). Figures are printed, never asserted. See README.md, "Performance".
 """
