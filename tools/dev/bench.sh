@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: the provisioning/teardown/API benchmark on the simulated cluster (or the cluster
-# KUBECONFIG names). Arguments go to tools/bench/bench.py, e.g. `tools/dev/bench.sh --n 50`
+# KUBECONFIG names). Arguments go to python -m tools.bench, e.g. `tools/dev/bench.sh --n 50`
 # (`make bench BENCH_ARGS="--n 50"`); `tools/dev/bench.sh --help` lists them.
 #
 # The simulated cluster is started (or reused) with the SIMCLUSTER_* sizes you export; a
@@ -10,7 +10,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
 if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
-  exec .venv/bin/python tools/bench/bench.py --help
+  exec .venv/bin/python -m tools.bench --help
 fi
 tools/dev/bootstrap.sh
 eval "$(tools/dev/services.sh start)"
@@ -21,4 +21,4 @@ else
   PATH="$(tools/simcluster/build.sh):$PATH"
 fi
 export HELM_BIN="${HELM_BIN:-$(command -v helm)}"
-exec .venv/bin/python tools/bench/bench.py "$@"
+exec .venv/bin/python -m tools.bench "$@"
