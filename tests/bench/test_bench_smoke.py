@@ -1,4 +1,4 @@
-"""The benchmark harness (deploy/bench) at a tiny size, so it cannot rot: two stores through the API
+"""The benchmark harness (tools/bench) at a tiny size, so it cannot rot: two stores through the API
 and through raw helm (provisioned, upgraded to a new chart version, deleted), a 50-store API section.
 Checked: every store came up, moved to the new version and went away on both sides (a run where
 stores fail must fail, and the bench exits non-zero then), the result files and their keys, and that
@@ -24,7 +24,8 @@ def test_bench_runs_and_writes_results(kube_cluster, tmp_path):
     env.pop("DJANGO_SETTINGS_MODULE", None)
     args = [
         sys.executable,
-        str(REPO / "deploy" / "bench" / "bench.py"),
+        "-m",
+        "tools.bench",
         "--n", "2",
         "--users", "2",
         "--api-stores", "50",
@@ -68,11 +69,7 @@ def test_bench_runs_and_writes_results(kube_cluster, tmp_path):
 
 def test_bench_fails_when_stores_fail_or_never_finish():
     """The exit status of a run whose stores did not all finish: read from the result, not from luck."""
-    sys.path.insert(0, str(REPO / "deploy" / "bench"))
-    try:
-        from bench import store_shortfalls
-    finally:
-        sys.path.remove(str(REPO / "deploy" / "bench"))
+    from tools.bench.run import store_shortfalls
 
     def side(done_key, done, failed=0, unfinished=0):
         return {"stores": 2, done_key: done, "failed": failed, "unfinished": unfinished, "errors": []}

@@ -1,7 +1,7 @@
 """The cluster's API server paused (SIGSTOP) with stores in flight, for 30 s and for 300 s: every
 call hangs, then times out; stores wait (bounded by time, not by a count of attempts) and come up
 once it answers again. The 300 s pause also needs the simulated cluster's controller manager and
-scheduler to survive a long pause (no leader election, a watchdog: deploy/simcluster)."""
+scheduler to survive a long pause (no leader election, a watchdog: tools/simcluster)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_api_server_paused_30_then_300_seconds_with_stores_in_flight(workers, ow
         dead = [c for c in ("kube-controller-manager", "kube-scheduler") if not _alive(c)]
         if dead:
             revive_control_plane(kube_cluster)
-        assert not dead, f"{dead} exited during the pause and nothing restarted them (deploy/simcluster)"
+        assert not dead, f"{dead} exited during the pause and nothing restarted them (tools/simcluster)"
         settle(scenario, owner, kube_cluster)
         record(scenario, kube_cluster)
     delete_and_check(everything, owner, kube_api_client)

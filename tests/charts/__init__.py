@@ -25,12 +25,12 @@ def ci_values_files(chart: Path) -> list[Path]:
 
 @cache
 def helm_binary() -> str:
-    """helm from SIMCLUSTER_BIN_DIR, else from deploy/simcluster/build.sh (cached build), else
+    """helm from SIMCLUSTER_BIN_DIR, else from tools/simcluster/build.sh (cached build), else
     PATH. Never skips: without helm the chart checks must fail, not pass silently."""
     bin_dir = os.environ.get("SIMCLUSTER_BIN_DIR")
     if not bin_dir:
         build = subprocess.run(
-            [str(REPO_ROOT / "deploy" / "simcluster" / "build.sh")],
+            [str(REPO_ROOT / "tools" / "simcluster" / "build.sh")],
             capture_output=True,
             text=True,
             check=False,
@@ -42,7 +42,7 @@ def helm_binary() -> str:
     found = shutil.which("helm")
     if found:
         return found
-    raise RuntimeError("no helm binary: deploy/simcluster/build.sh failed and none is on PATH")
+    raise RuntimeError("no helm binary: tools/simcluster/build.sh failed and none is on PATH")
 
 
 def helm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

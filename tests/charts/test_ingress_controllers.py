@@ -29,7 +29,7 @@ ENGINES = {"woocommerce": "wordpress", "medusa": "server"}  # engine -> the pod 
 
 def kubernetes_version() -> str:
     """The simulated cluster's version: the orchestrator chart needs >= 1.30 (its admission policy)."""
-    env = (REPO_ROOT / "deploy" / "simcluster" / "versions.env").read_text()
+    env = (REPO_ROOT / "tools" / "simcluster" / "versions.env").read_text()
     return next(line.split("=", 1)[1] for line in env.splitlines() if line.startswith("KUBERNETES_VERSION="))
 
 

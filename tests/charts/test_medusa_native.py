@@ -12,7 +12,7 @@ write to the application directory, as under the chart's read-only root filesyst
 The first setup run is measured (CPU time and peak memory, with GNU time) and checked against the
 chart's setup Job resources and deadline, which were sized from it.
 
-Slow (a few minutes, most of it npm); it needs the services of ``deploy/dev/services.sh start``.
+Slow (a few minutes, most of it npm); it needs the services of ``tools/dev/services.sh start``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ run through WordPress' own HTTP API with the wp-config code the chart renders.
 
 WordPress core comes from Debian's ``wordpress`` package (6.1; the store runs 7.1, whose hooks,
 HTTP API and WP_HTTP_BLOCK_EXTERNAL handling are the same), downloaded once with ``apt-get
-download`` into the cache; PHP is Debian's php-cli (deploy/dev/bootstrap.sh installs it). A PHP
+download`` into the cache; PHP is Debian's php-cli (tools/dev/bootstrap.sh installs it). A PHP
 built-in server stands in for Apache. No database is involved: the HTTP API needs none.
 """
 
@@ -41,7 +41,7 @@ BLOCKED = "User has blocked requests through HTTP."
 def php() -> str:
     found = shutil.which("php")
     if not found:
-        pytest.fail("php is not installed: deploy/dev/bootstrap.sh installs php-cli")
+        pytest.fail("php is not installed: tools/dev/bootstrap.sh installs php-cli")
     return found
 
 

@@ -24,7 +24,7 @@ Render = Callable[..., list[dict]]
 
 
 def _find_helm() -> str | None:
-    """The pinned helm of the simulated cluster (built by deploy/simcluster/build.sh), else PATH's."""
+    """The pinned helm of the simulated cluster (built by tools/simcluster/build.sh), else PATH's."""
     cache = os.environ.get("SIMCLUSTER_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "store-orchestrator", "simcluster"
     )
@@ -33,7 +33,7 @@ def _find_helm() -> str | None:
         if directory and os.access(os.path.join(directory, "helm"), os.X_OK):
             return os.path.join(directory, "helm")
     build = subprocess.run(
-        [str(REPO_ROOT / "deploy" / "simcluster" / "build.sh")], capture_output=True, text=True, check=False
+        [str(REPO_ROOT / "tools" / "simcluster" / "build.sh")], capture_output=True, text=True, check=False
     )
     if build.returncode == 0 and build.stdout.strip():
         helm = Path(build.stdout.strip().splitlines()[-1]) / "helm"
@@ -46,7 +46,7 @@ def _find_helm() -> str | None:
 def helm_bin() -> str:
     helm = _find_helm()
     if helm is None:
-        pytest.fail("no helm: run deploy/simcluster/build.sh (or put helm on PATH)")
+        pytest.fail("no helm: run tools/simcluster/build.sh (or put helm on PATH)")
     return helm
 
 

@@ -33,10 +33,10 @@ INSTALLATION_LABEL = "store-orchestrator.io/installation"
 
 def kubernetes_version() -> str:
     """The simulated cluster's pinned version, so `helm template` renders for the cluster we test on."""
-    for line in (REPO_ROOT / "deploy" / "simcluster" / "versions.env").read_text().splitlines():
+    for line in (REPO_ROOT / "tools" / "simcluster" / "versions.env").read_text().splitlines():
         if line.startswith("KUBERNETES_VERSION="):
             return line.split("=", 1)[1].strip()
-    raise RuntimeError("KUBERNETES_VERSION missing from deploy/simcluster/versions.env")
+    raise RuntimeError("KUBERNETES_VERSION missing from tools/simcluster/versions.env")
 
 
 @dataclasses.dataclass(frozen=True)

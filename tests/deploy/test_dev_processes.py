@@ -1,4 +1,4 @@
-"""`make up`'s processes run under supervisord (deploy/dev/processes.sh): a worker that dies is started
+"""`make up`'s processes run under supervisord (tools/dev/processes.sh): a worker that dies is started
 again, `make down` stops everything, and the env file it writes can be sourced without breaking PATH.
 Run here against the test database and broker, a private run directory and a free port."""
 
@@ -18,7 +18,7 @@ from tests.conftest import REPO
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
-PROCESSES = REPO / "deploy" / "dev" / "processes.sh"
+PROCESSES = REPO / "tools" / "dev" / "processes.sh"
 
 
 def free_port() -> int:
@@ -58,7 +58,7 @@ def dev_env(as_orchestrator, transactional_db, tmp_path):
 
 def supervised_pid(env: dict[str, str], name: str) -> int:
     out = subprocess.run(
-        ["supervisorctl", "-c", str(REPO / "deploy" / "dev" / "supervisord.conf"), "pid", name],
+        ["supervisorctl", "-c", str(REPO / "tools" / "dev" / "supervisord.conf"), "pid", name],
         env={**env, "REPO": str(REPO)},
         capture_output=True,
         text=True,
@@ -75,7 +75,7 @@ def alive(pid: int) -> bool:
 
 
 def test_a_dead_worker_is_restarted_and_down_stops_everything(dev_env):
-    assert subprocess.run(["which", "supervisord"], capture_output=True).returncode == 0, "deploy/dev/bootstrap.sh"
+    assert subprocess.run(["which", "supervisord"], capture_output=True).returncode == 0, "tools/dev/bootstrap.sh"
     start = subprocess.run([str(PROCESSES), "start"], env=dev_env, capture_output=True, text=True, timeout=120)
     assert start.returncode == 0, start.stderr
     url = f"http://127.0.0.1:{dev_env['PORT']}"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from tests.charts import REPO_ROOT
 
-PODMAN = REPO_ROOT / "deploy" / "simcluster" / "images" / "podman.sh"
-BUILD = REPO_ROOT / "deploy" / "simcluster" / "images" / "build.sh"
+PODMAN = REPO_ROOT / "tools" / "simcluster" / "images" / "podman.sh"
+BUILD = REPO_ROOT / "tools" / "simcluster" / "images" / "build.sh"
 
 
 def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-    """podman with the images' private store and settings (deploy/simcluster/images/podman.sh)."""
+    """podman with the images' private store and settings (tools/simcluster/images/podman.sh)."""
     result = subprocess.run([str(PODMAN), *args], capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"podman {' '.join(args[:3])} … failed ({result.returncode}):\n{result.stderr[-3000:]}")

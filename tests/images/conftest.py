@@ -15,7 +15,7 @@ from tests.images.chart_pod import ChartContainer, build_images, workload_contai
 
 KUBERNETES_VERSION = next(
     line.split("=", 1)[1].strip()
-    for line in (REPO_ROOT / "deploy" / "simcluster" / "versions.env").read_text().splitlines()
+    for line in (REPO_ROOT / "tools" / "simcluster" / "versions.env").read_text().splitlines()
     if line.startswith("KUBERNETES_VERSION=")
 )
 CHARTS = {

@@ -5,12 +5,12 @@ Register it with ``pytest_plugins = ["tests.plugins.simcluster"]`` (or ``-p test
 * Marker ``cluster``: the test needs a cluster. Marked tests get the ``kube_cluster`` fixture
   automatically; they are never skipped: if no cluster can be had, they error.
 * Marker ``realnode``: the test needs real containers, on the simulated cluster's real node
-  (``SIMCLUSTER_REAL_NODE=1``, deploy/simcluster/realnode.sh). Implies ``cluster``. When such tests
+  (``SIMCLUSTER_REAL_NODE=1``, tools/simcluster/realnode.sh). Implies ``cluster``. When such tests
   are collected and this session starts the cluster, it starts it with the real node.
 * Session fixture ``kube_cluster`` -> :class:`KubeCluster`.
   - ``KUBECONFIG`` set in the environment: that cluster is used as it is (a real cluster, or the
     simulated one started beforehand, as ``.ci/run`` does). Nothing is started or stopped.
-  - otherwise ``deploy/simcluster/start.sh`` builds (cached) and starts the simulated cluster once per
+  - otherwise ``tools/simcluster/start.sh`` builds (cached) and starts the simulated cluster once per
     session, or reuses it when it already runs; it is stopped at session end only if this session
     started it (set ``SIMCLUSTER_KEEP=1`` to leave it running).
   The fixture also puts the bin directory (helm, kubectl) first on ``os.environ["PATH"]`` and sets
@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SIMCLUSTER_DIR = REPO_ROOT / "deploy" / "simcluster"
+SIMCLUSTER_DIR = REPO_ROOT / "tools" / "simcluster"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _parse_exports(stdout: str) -> tuple[dict[str, str], str | None]:
 
 
 def simcluster_kubeconfig_path() -> Path:
-    """Where start.sh writes the kubeconfig (same defaults as deploy/simcluster/common.sh)."""
+    """Where start.sh writes the kubeconfig (same defaults as tools/simcluster/common.sh)."""
     state = os.environ.get("SIMCLUSTER_STATE_DIR")
     if not state:
         xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -140,7 +140,7 @@ def _bin_dir_for_external_cluster() -> str:
     if helm:
         return str(Path(helm).parent)
     raise ClusterUnavailable(
-        "no helm: deploy/simcluster/build.sh failed and helm is not on PATH:\n" + _tail(result.stderr)
+        "no helm: tools/simcluster/build.sh failed and helm is not on PATH:\n" + _tail(result.stderr)
     )
 
 
@@ -162,7 +162,7 @@ def _acquire_cluster() -> KubeCluster:
         result = _run_script("start.sh")
         if result.returncode != 0:
             raise ClusterUnavailable(
-                f"deploy/simcluster/start.sh failed (exit {result.returncode}):\n{_tail(result.stderr)}"
+                f"tools/simcluster/start.sh failed (exit {result.returncode}):\n{_tail(result.stderr)}"
             )
         exports, state = _parse_exports(result.stdout)
         if "KUBECONFIG" not in exports or "PATH" not in exports:

@@ -17,10 +17,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _cluster_setting(name: str) -> str:
-    """A setting of deploy/simcluster/common.sh (node name, label, taint, images): one home."""
-    text = (REPO / "deploy" / "simcluster" / "common.sh").read_text()
+    """A setting of tools/simcluster/common.sh (node name, label, taint, images): one home."""
+    text = (REPO / "tools" / "simcluster" / "common.sh").read_text()
     match = re.search(rf"^{name}=(\S+)$", text, re.MULTILINE)
-    assert match, f"{name} is not set in deploy/simcluster/common.sh"
+    assert match, f"{name} is not set in tools/simcluster/common.sh"
     return match.group(1)
 
 
@@ -50,7 +50,7 @@ def real_node(kube_cluster, core_api) -> client.V1Node:
             raise
         pytest.fail(
             f"the cluster has no real node {REAL_NODE!r}: start it with SIMCLUSTER_REAL_NODE=1 "
-            "(deploy/simcluster/stop.sh, then SIMCLUSTER_REAL_NODE=1 deploy/simcluster/start.sh)"
+            "(tools/simcluster/stop.sh, then SIMCLUSTER_REAL_NODE=1 tools/simcluster/start.sh)"
         )
 
     def ready() -> client.V1Node | None:
@@ -114,7 +114,7 @@ def on_real_node(spec: dict) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class NodeImage:
-    """An image built on this machine (deploy/simcluster/images) and present on the real node."""
+    """An image built on this machine (tools/simcluster/images) and present on the real node."""
 
     name: str
     reference: str
@@ -142,7 +142,7 @@ def node_images(real_node, kube_cluster):
         missing = [n for n in names if n not in known]
         if missing:
             built = subprocess.run(
-                [str(REPO / "deploy" / "simcluster" / "images" / "build.sh"), *missing],
+                [str(REPO / "tools" / "simcluster" / "images" / "build.sh"), *missing],
                 capture_output=True,
                 text=True,
                 timeout=3600,
@@ -151,7 +151,7 @@ def node_images(real_node, kube_cluster):
             for line in built.stdout.splitlines():
                 name, reference, archive = line.split()
                 imported = subprocess.run(
-                    [str(REPO / "deploy" / "simcluster" / "realnode.sh"), "ensure-image", reference, archive],
+                    [str(REPO / "tools" / "simcluster" / "realnode.sh"), "ensure-image", reference, archive],
                     capture_output=True,
                     text=True,
                     timeout=900,

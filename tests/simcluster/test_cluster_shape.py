@@ -16,7 +16,7 @@ pytestmark = pytest.mark.cluster
 
 
 def pinned_kubernetes_version() -> str:
-    for line in (REPO_ROOT / "deploy" / "simcluster" / "versions.env").read_text().splitlines():
+    for line in (REPO_ROOT / "tools" / "simcluster" / "versions.env").read_text().splitlines():
         if line.startswith("KUBERNETES_VERSION="):
             return line.split("=", 1)[1].strip()
     raise AssertionError("KUBERNETES_VERSION missing from versions.env")

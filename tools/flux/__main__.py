@@ -1,5 +1,5 @@
 """Try the Flux peer alone: N stores created as HelmReleases, waited for, deleted, on the cluster
-KUBECONFIG names (the simulated one: `eval "$(deploy/simcluster/start.sh)"`), from the repository root:
+KUBECONFIG names (the simulated one: `eval "$(tools/simcluster/start.sh)"`), from the repository root:
 
     .venv/bin/python -m tools.flux [--n 20] [--parallelism 0] [--concurrent 10]
     .venv/bin/python -m tools.flux --cleanup      # what an interrupted run left in the cluster
@@ -53,11 +53,11 @@ def configure() -> tuple[str, str]:
     helm = os.environ.get("HELM_BIN") or shutil.which("helm") or ""
     if not kubeconfig or not Path(kubeconfig).is_file():
         raise SystemExit(
-            'flux: KUBECONFIG must name the cluster; start the simulated one: eval "$(deploy/simcluster/start.sh)"'
+            'flux: KUBECONFIG must name the cluster; start the simulated one: eval "$(tools/simcluster/start.sh)"'
         )
     if not helm:
-        raise SystemExit("flux: no helm: set HELM_BIN or put helm on PATH (deploy/simcluster/start.sh prints the PATH)")
-    # The benchmark's store settings (deploy/bench/benchlib/env.py), so the values match its stores'.
+        raise SystemExit("flux: no helm: set HELM_BIN or put helm on PATH (tools/simcluster/start.sh prints the PATH)")
+    # The benchmark's store settings (tools/bench/benchlib/env.py), so the values match its stores'.
     os.environ.update(DJANGO_SETTINGS_MODULE="orchestrator.settings", HELM_BIN=helm)
     os.environ.setdefault("STORE_BASE_DOMAIN", "bench.test")
     os.environ.setdefault("STORE_NAMESPACE_PREFIX", "bench")

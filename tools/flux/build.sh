@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds Flux's helm-controller and source-controller (pins in versions.env) from the Go module
-# proxy into a cache outside the repository, the way deploy/simcluster/build.sh builds the control
+# proxy into a cache outside the repository, the way tools/simcluster/build.sh builds the control
 # plane: each controller is the `tool` of a small wrapper module (helm-controller/, source-controller/,
 # written by gen-gomod.sh) that carries upstream's replace directives, and its binary is cached under
 # a key made of its pin, the wrapper's go.mod and go.sum and the Go version, so an unchanged one is

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the orchestrator's web, worker and scheduler under supervisord (deploy/dev/supervisord.conf),
+# Runs the orchestrator's web, worker and scheduler under supervisord (tools/dev/supervisord.conf),
 # which restarts any of them that dies. Used by up.sh and down.sh; idempotent.
-#   deploy/dev/processes.sh start|stop|status
+#   tools/dev/processes.sh start|stop|status
 # start expects the application's settings in the environment (DATABASE_URL, REDIS_URL, KUBECONFIG,
 # HELM_BIN, ...); RUN_DIR (default .run), PORT (8000) and WORKER_CONCURRENCY (4) are optional.
 # It also writes $RUN_DIR/env, which a shell can source to reach the same database, Redis and cluster.
@@ -12,7 +12,7 @@ export RUN_DIR="${RUN_DIR:-$repo/.run}"
 export PORT="${PORT:-8000}"
 export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-4}"
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-orchestrator.settings}"
-conf="$repo/deploy/dev/supervisord.conf"
+conf="$repo/tools/dev/supervisord.conf"
 mkdir -p "$RUN_DIR"
 
 running() { [[ -f "$RUN_DIR/supervisord.pid" ]] && kill -0 "$(cat "$RUN_DIR/supervisord.pid")" 2>/dev/null; }

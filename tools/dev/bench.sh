@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the provisioning/teardown/API benchmark on the simulated cluster (or the cluster
-# KUBECONFIG names). Arguments go to deploy/bench/bench.py, e.g. `deploy/dev/bench.sh --n 50`
-# (`make bench BENCH_ARGS="--n 50"`); `deploy/dev/bench.sh --help` lists them.
+# KUBECONFIG names). Arguments go to python -m tools.bench, e.g. `tools/dev/bench.sh --n 50`
+# (`make bench BENCH_ARGS="--n 50"`); `tools/dev/bench.sh --help` lists them.
 #
 # The simulated cluster is started (or reused) with the SIMCLUSTER_* sizes you export; a
 # reused cluster is resized to them, so set them only when nobody else is using it. 20 and 50
@@ -10,15 +10,15 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
 if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
-  exec .venv/bin/python deploy/bench/bench.py --help
+  exec .venv/bin/python -m tools.bench --help
 fi
-deploy/dev/bootstrap.sh
-eval "$(deploy/dev/services.sh start)"
+tools/dev/bootstrap.sh
+eval "$(tools/dev/services.sh start)"
 if [[ -z "${KUBECONFIG:-}" ]]; then
-  eval "$(deploy/simcluster/start.sh)"
+  eval "$(tools/simcluster/start.sh)"
 else
   echo "bench: using the cluster of KUBECONFIG=$KUBECONFIG" >&2
-  PATH="$(deploy/simcluster/build.sh):$PATH"
+  PATH="$(tools/simcluster/build.sh):$PATH"
 fi
 export HELM_BIN="${HELM_BIN:-$(command -v helm)}"
-exec .venv/bin/python deploy/bench/bench.py "$@"
+exec .venv/bin/python -m tools.bench "$@"

@@ -8,14 +8,14 @@ cd "$repo"
 run=".run"
 mkdir -p "$run"
 
-deploy/dev/bootstrap.sh
-eval "$(deploy/dev/services.sh start)"
+tools/dev/bootstrap.sh
+eval "$(tools/dev/services.sh start)"
 if [[ -n "${KUBECONFIG:-}" ]]; then
   echo "up: using your cluster from KUBECONFIG=$KUBECONFIG" >&2
-  bin="$(deploy/simcluster/build.sh)"   # the pinned helm, also for real clusters
+  bin="$(tools/simcluster/build.sh)"   # the pinned helm, also for real clusters
   export PATH="$bin:$PATH"
 else
-  eval "$(deploy/simcluster/start.sh)"
+  eval "$(tools/simcluster/start.sh)"
 fi
 export HELM_BIN="${HELM_BIN:-$(command -v helm)}"
 export DJANGO_SETTINGS_MODULE=orchestrator.settings
@@ -27,7 +27,7 @@ demo="$($py manage.py ensure_demo_user)"
 
 # web, worker and beat under supervisord, which restarts whichever dies; also writes .run/env.
 port="${PORT:-8000}"
-RUN_DIR="$repo/$run" PORT="$port" deploy/dev/processes.sh start
+RUN_DIR="$repo/$run" PORT="$port" tools/dev/processes.sh start
 
 for _ in $(seq 60); do
   curl -fsS "http://127.0.0.1:$port/healthz/ready" >/dev/null 2>&1 && break
@@ -42,7 +42,7 @@ Store Orchestrator is up.
   Login:      $demo
   Cluster:    KUBECONFIG=$KUBECONFIG
   Logs:       $run/web.log, $run/worker.log, $run/beat.log (restarted if they die:
-              deploy/dev/processes.sh status)
+              tools/dev/processes.sh status)
   Shell:      source $run/env   (the same database, Redis and cluster)
 Stop it with: make down
 MSG

@@ -63,7 +63,7 @@ def image_config(layer_digest: str, entrypoint: list[str] | None, cmd: list[str]
         "created": "1970-01-01T00:00:00Z",
         "config": {"Entrypoint": entrypoint, "Cmd": cmd, "User": user, "Env": ["PATH=/bin"]},
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "deploy/simcluster/image_archive.py"}],
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "tools/simcluster/image_archive.py"}],
     }
     return json.dumps(config, sort_keys=True).encode()
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts (or stops) the Postgres and Redis that development and the tests use:
 # Debian's packages, private data directories, loopback only. Idempotent.
-#   deploy/dev/services.sh install|start|stop|env
+#   tools/dev/services.sh install|start|stop|env
 set -euo pipefail
 # Outside $HOME: the postgres user must be able to reach its data directory.
 state="${ORCHESTRATOR_STATE_DIR:-/var/lib/store-orchestrator}"

@@ -1,11 +1,10 @@
-#!/usr/bin/env python
 """Store Orchestrator benchmark: provisioning, a rollout of a new chart version, and teardown through the
 API against raw helm, in-flight capacity, API latency and SQL queries with many stores, and memory
 footprint.
 
-    deploy/dev/bench.sh [--n 20|50|200] [options]      (make bench BENCH_ARGS="--n 50")
+    tools/dev/bench.sh [--n 20|50|200] [options]      (make bench BENCH_ARGS="--n 50")
 
-Needs Postgres and Redis (DATABASE_URL/REDIS_URL as deploy/dev/services.sh prints them), a cluster
+Needs Postgres and Redis (DATABASE_URL/REDIS_URL as tools/dev/services.sh prints them), a cluster
 (KUBECONFIG) and helm (HELM_BIN or PATH). Prints a table and writes results/bench-<time>-n<N>.json
 and .md (and results/bench-latest.*). Figures are printed, never asserted. See README.md, "Performance".
 """
@@ -25,12 +24,8 @@ import time
 import traceback
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parents[1]))
-
-from benchlib import api, baseline, capacity, orchestrator_run, report, rollout  # noqa: E402
-from benchlib.env import REPO, Config, Environment  # noqa: E402
+from .benchlib import api, baseline, capacity, orchestrator_run, report, rollout
+from .benchlib.env import REPO, Config, Environment
 
 # "rollout" upgrades the stores of the orchestrator and baseline sections between their provisioning
 # and their teardown (benchlib/rollout.py).
@@ -38,7 +33,9 @@ SECTIONS = ("orchestrator", "baseline", "api", "rollout")
 
 
 def parse_args(argv: list[str]) -> Config:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tools.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--n", type=int, default=20, help="stores to provision and tear down (default 20)")
     p.add_argument("--engines", default="woocommerce", help="comma list, used in turn (default woocommerce)")
     p.add_argument("--users", type=int, default=4, help="API users creating stores at once (default 4)")
@@ -387,7 +384,3 @@ def store_shortfalls(result: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(sys.argv[1:] if argv is None else argv)
     return Bench(cfg).run()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,6 +4,6 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
-RUN_DIR="$repo/.run" deploy/dev/processes.sh stop
-if [[ -z "${KEEP_CLUSTER:-}" ]]; then deploy/simcluster/stop.sh || true; fi
-deploy/dev/services.sh stop
+RUN_DIR="$repo/.run" tools/dev/processes.sh stop
+if [[ -z "${KEEP_CLUSTER:-}" ]]; then tools/simcluster/stop.sh || true; fi
+tools/dev/services.sh stop

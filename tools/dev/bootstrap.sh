@@ -4,7 +4,7 @@
 # requirements.txt (reinstalled only when requirements.txt changes). With SIMCLUSTER_REAL_NODE=1
 # also what the simulated cluster's real node runs on (containerd, runc, CNI plugins, ...).
 # `bootstrap.sh --images` installs only what building and trying container images takes (podman with
-# runc, CNI plugins, mmdebstrap); deploy/simcluster/images/build.sh runs it when those are missing.
+# runc, CNI plugins, mmdebstrap); tools/simcluster/images/build.sh runs it when those are missing.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
@@ -33,7 +33,7 @@ command -v supervisord >/dev/null || need+=(supervisor)  # restarts make up's pr
 command -v php >/dev/null || need+=(php-cli)  # WordPress' HTTP API in tests/charts/test_woocommerce_http.py
 [[ -x /usr/bin/time ]] || need+=(time)  # GNU time measures the Medusa setup in tests/charts/test_medusa_native.py
 if [[ "${SIMCLUSTER_REAL_NODE:-0}" == 1 ]]; then
-  # deploy/simcluster/realnode.sh: the container runtime, the CNI bridge, kube-proxy's iptables and
+  # tools/simcluster/realnode.sh: the container runtime, the CNI bridge, kube-proxy's iptables and
   # conntrack, the pause and toolbox images' static binaries, and its volume-permissions watcher.
   command -v containerd >/dev/null || need+=(containerd)
   command -v runc >/dev/null || need+=(runc)

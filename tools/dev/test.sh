@@ -6,12 +6,12 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
 export SIMCLUSTER_REAL_NODE="${SIMCLUSTER_REAL_NODE:-1}"
-deploy/dev/bootstrap.sh
-eval "$(deploy/dev/services.sh start)"
+tools/dev/bootstrap.sh
+eval "$(tools/dev/services.sh start)"
 # Build the cluster tools up front (cached): a cold build inside pytest would count against the
 # per-test timeout of the first test that needs the cluster. The same for the real node's images.
-deploy/simcluster/build.sh >/dev/null
+tools/simcluster/build.sh >/dev/null
 if [[ "$SIMCLUSTER_REAL_NODE" == 1 ]]; then
-  deploy/simcluster/images/build.sh >/dev/null
+  tools/simcluster/images/build.sh >/dev/null
 fi
 exec .venv/bin/pytest "$@"

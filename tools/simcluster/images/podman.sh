@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs podman against the images' private store and settings (runc, cgroupfs, its own storage and
 # network), so building and trying the simulated cluster's images never touches a system-wide
-# podman setup: `deploy/simcluster/images/podman.sh images`, `... run --rm IMAGE`, etc.
+# podman setup: `tools/simcluster/images/podman.sh images`, `... run --rm IMAGE`, etc.
 # Why these settings: crun refuses this machine's hybrid cgroups and there is no systemd, so runc
 # with cgroupfs; a bridge network of its own without a gateway, so containers reach each other but
 # the host's routing and ip_forward stay as they are.

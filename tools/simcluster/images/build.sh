@@ -4,7 +4,7 @@
 # — the project's own (deploy/Dockerfile, deploy/images/medusa/Dockerfile, unchanged, through their
 # build arguments) and the stand-ins for third-party images in this folder (postgres, redis, mariadb).
 #
-#   deploy/simcluster/images/build.sh [name ...]     # default: every image; -h lists the names
+#   tools/simcluster/images/build.sh [name ...]     # default: every image; -h lists the names
 #
 # Every image is cached by a hash of its inputs (Dockerfile, build context, base image, pinned
 # versions) under ~/.cache/store-orchestrator/images: an unchanged image is reused, not rebuilt.
@@ -107,7 +107,7 @@ keytext() {  # NAME: everything the image is made from
 
 helm_bin=""
 find_helm() {  # the helm the simulated cluster's tests run (stamped with its release), built or reused
-  [[ -n "$helm_bin" ]] || helm_bin="$("$repo/deploy/simcluster/build.sh")/helm"
+  [[ -n "$helm_bin" ]] || helm_bin="$("$repo/tools/simcluster/build.sh")/helm"
 }
 
 # --- building -----------------------------------------------------------------------------------
@@ -224,9 +224,9 @@ main() {
     [[ -n "${about[$n]:-}" ]] || { log "unknown image '$n'"; usage; exit 2; }
   done
   command -v podman >/dev/null && command -v mmdebstrap >/dev/null && command -v runc >/dev/null ||
-    "$repo/deploy/dev/bootstrap.sh" --images
+    "$repo/tools/dev/bootstrap.sh" --images
   for n in npm git flock; do
-    command -v "$n" >/dev/null || { log "$n is missing (it comes with deploy/dev/bootstrap.sh)"; exit 1; }
+    command -v "$n" >/dev/null || { log "$n is missing (it comes with tools/dev/bootstrap.sh)"; exit 1; }
   done
   mkdir -p "$root"
   # Concurrent callers (test runners, the real node's start) wait for one build.

@@ -7,7 +7,7 @@ package main
 import (
 	"github.com/coredns/coredns/coremain"
 
-	// The plugins of the Corefile written by deploy/simcluster/realnode.sh.
+	// The plugins of the Corefile written by tools/simcluster/realnode.sh.
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/errors"

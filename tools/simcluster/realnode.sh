@@ -46,7 +46,7 @@ need_packages() {
   done
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/portmap ]] || missing+=(cni-plugins)
   if ((${#missing[@]})); then
-    rlog "missing ${missing[*]}: run 'SIMCLUSTER_REAL_NODE=1 deploy/dev/bootstrap.sh' (Debian packages"
+    rlog "missing ${missing[*]}: run 'SIMCLUSTER_REAL_NODE=1 tools/dev/bootstrap.sh' (Debian packages"
     rlog "  containerd runc containernetworking-plugins iptables conntrack catatonit busybox-static openssl"
     rlog "  inotify-tools)"
     exit 1
@@ -141,7 +141,7 @@ write_configs() {
   local c; for c in kubelet kube-proxy coredns; do write_kubeconfig "$c"; done
 
   put "$rn/containerd/config.toml" <<TOML
-# Private containerd of the real node (see deploy/simcluster/realnode.sh).
+# Private containerd of the real node (see tools/simcluster/realnode.sh).
 version = 2
 root = "$rn/containerd/root"
 state = "$rn/containerd/state"
@@ -295,7 +295,7 @@ import_images() {
 }
 
 # ensure_image REF ARCHIVE: import ARCHIVE unless REF is there already. The images of
-# deploy/simcluster/images are tagged by the hash of their inputs, so a present REF is current.
+# tools/simcluster/images are tagged by the hash of their inputs, so a present REF is current.
 ensure_image() {
   [[ -S "$sock" ]] || { rlog "not running (no $sock): start the cluster with SIMCLUSTER_REAL_NODE=1"; exit 1; }
   if ! ctr_ images list -q "name==$1" | grep -qx "$1"; then

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 from .procs import MemorySampler, Proc, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
-BENCH_DIR = REPO / "deploy" / "bench"
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 UNLIMITED = "1000000/1m"
 
@@ -80,7 +79,7 @@ class Environment:
         self.kubeconfig = os.environ.get("KUBECONFIG", "")
         self.helm = os.environ.get("HELM_BIN") or shutil.which("helm") or ""
         if not self.kubeconfig or not Path(self.kubeconfig).is_file():
-            raise SystemExit("bench: KUBECONFIG must name the cluster (deploy/dev/bench.sh starts the simulated one)")
+            raise SystemExit("bench: KUBECONFIG must name the cluster (tools/dev/bench.sh starts the simulated one)")
         if not self.helm:
             raise SystemExit("bench: no helm: set HELM_BIN or put helm on PATH")
         self.memory = MemorySampler(interval=1.0)
@@ -123,9 +122,8 @@ class Environment:
     def setup_django(self) -> None:
         """Configure this process's Django like the web process, but on the sink broker."""
         os.environ.update(self.process_env(broker_url=self.sink_broker_url))
-        for path in (str(REPO), str(BENCH_DIR)):
-            if path not in sys.path:
-                sys.path.insert(0, path)
+        if str(REPO) not in sys.path:
+            sys.path.insert(0, str(REPO))
         import django
 
         django.setup()
@@ -205,8 +203,8 @@ class Environment:
         app = "orchestrator"
         extra: dict[str, str] = {}
         if profile_dir is not None:
-            app = "benchlib.profiled_app"
-            extra = {"BENCH_PROFILE_DIR": str(profile_dir), "PYTHONPATH": f"{BENCH_DIR}{os.pathsep}{REPO}"}
+            app = "tools.bench.benchlib.profiled_app"
+            extra = {"BENCH_PROFILE_DIR": str(profile_dir), "PYTHONPATH": str(REPO)}
         for i in range(self.cfg.worker_processes):
             heartbeat = self.run_dir / f"worker-{i}.heartbeat"
             argv = [

@@ -1,6 +1,6 @@
 """The orchestrator's Celery app with every task run under pyinstrument (for `bench.py --profile`).
 
-Start a worker with `celery -A benchlib.profiled_app worker` (deploy/bench on PYTHONPATH) and
+Start a worker with `celery -A tools.bench.benchlib.profiled_app worker` (the repository on PYTHONPATH) and
 BENCH_PROFILE_DIR set. Each pool process profiles each task it runs (wall clock, so time spent
 waiting for helm or the Kubernetes API shows), combines the sessions per task name, and saves them to
 BENCH_PROFILE_DIR/<task>.<pid>.pyisession after every task. `report.render_profiles` merges them.

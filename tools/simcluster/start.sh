@@ -3,7 +3,7 @@
 # on stdout, lines for eval:
 #   export KUBECONFIG=<state dir>/kubeconfig
 #   export PATH=<bin dir>:$PATH        (helm, kubectl, kwokctl, ...)
-# Progress goes to stderr. Usage: eval "$(deploy/simcluster/start.sh)"
+# Progress goes to stderr. Usage: eval "$(tools/simcluster/start.sh)"
 #
 # A real kube-apiserver, kube-controller-manager, kube-scheduler and etcd built
 # by build.sh, run by kwokctl's binary runtime on 127.0.0.1; kwok simulates the

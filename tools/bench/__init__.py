@@ -1,0 +1,1 @@
+"""The benchmark: the orchestrator against raw helm on the simulated cluster (`python -m tools.bench`)."""
