@@ -9,7 +9,8 @@ import pytest
 
 from stores_app.models import Store
 from stores_app.provisioning import chart_values
-from tools.flux.peer import LABEL_RUN, FluxPeer, FluxStore, helmrelease_manifest, release_outcome, summary
+from tools.bench.benchlib.fleet import provisioning_figures
+from tools.flux.peer import LABEL_RUN, FluxPeer, FluxStore, helmrelease_manifest, release_outcome
 
 
 def helmrelease(generation=1, observed=1, **conditions):
@@ -88,8 +89,15 @@ def test_stores_get_the_orchestrators_values_and_names_of_their_own():
     assert first.secret_name == expected.secret_name
 
 
-def test_summary_uses_the_benchmarks_percentiles():
-    figures = summary([4.0, 1.0, 3.0, 2.0, 5.0])
-    assert figures == {"count": 5, "p50": 3.0, "p95": 4.8, "p99": 4.96, "max": 5.0, "mean": 3.0}
-    assert summary([7.0])["p95"] == 7.0
-    assert summary([])["p50"] is None
+def test_figures_count_unfinished_stores_apart_from_failed_ones():
+    """Flux's column means what the others do (benchlib/fleet.py), with unfinished stores counted apart."""
+    peer = FluxPeer("/nonexistent/kubeconfig", "helm", run_id="cd34")
+    ready, failed, unfinished = peer.make_stores(3, ["woocommerce"])
+    ready.requested, ready.ready, ready.phases = 100.0, 104.0, {"helm upgrade": 2.5}
+    failed.requested, failed.error = 100.0, "InstallFailed: boom"
+    unfinished.requested, unfinished.error, unfinished.unfinished = 100.0, "not ready in time", True
+    figures = {**provisioning_figures([ready, failed, unfinished], t0=99.0), "unfinished": 1}
+    assert (figures["stores"], figures["ready"], figures["failed"], figures["unfinished"]) == (3, 1, 1, 1)
+    assert figures["total_seconds"] == 5.0 and figures["per_store_seconds"]["p50"] == 4.0
+    assert figures["phases_seconds"]["helm upgrade"]["max"] == 2.5
+    assert len(figures["errors"]) == 2

@@ -42,6 +42,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.bench.benchlib.fleet import namespace_gone, provisioning_figures, store_specs, teardown_figures
+
 from . import controllers
 from .chart_repository import ChartRepository
 
@@ -153,24 +155,6 @@ def helmrelease_manifest(
             "values": store.values,
         },
     }
-
-
-# --- statistics (the benchmark's summary shape) --------------------------------------------------------
-def _percentile(ordered: list[float], pct: float) -> float:
-    """Linear interpolation between closest ranks, as the benchmark's stats.percentile."""
-    rank = (len(ordered) - 1) * pct / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def summary(values: list[float]) -> dict:
-    if not values:
-        return {"count": 0, "p50": None, "p95": None, "p99": None, "max": None, "mean": None}
-    ordered = sorted(values)
-    figures = {f"p{p}": _percentile(ordered, p) for p in (50, 95, 99)}
-    figures.update(max=ordered[-1], mean=sum(ordered) / len(ordered))
-    return {"count": len(values), **{k: round(v, 3) for k, v in figures.items()}}
 
 
 # --- the peer --------------------------------------------------------------------------------------------
@@ -405,20 +389,7 @@ class FluxPeer:
     # --- stores ------------------------------------------------------------------------------------------
     def make_stores(self, n: int, engines: list[str]) -> list[FluxStore]:
         """Stores equivalent to the baseline's: the same naming rules and chart values."""
-        from stores_app.models import Store
-        from stores_app.naming import namespace_for, release_for
-        from stores_app.provisioning import chart_values
-
-        out = []
-        for i in range(n):
-            engine = engines[i % len(engines)]
-            store_id, slug = FAKE_ID_BASE + i, f"f{self.run_id}-{i}"
-            release = release_for(store_id, slug)
-            store = Store(id=store_id, slug=slug, engine=engine, release_name=release)
-            store.namespace = namespace_for(store_id, slug)
-            values = chart_values(store)
-            out.append(FluxStore(i, engine, store_id, slug, store.namespace, release, values, store.secret_name))
-        return out
+        return [FluxStore(**vars(spec)) for spec in store_specs(FAKE_ID_BASE, f"f{self.run_id}", n, engines)]
 
     def provision(
         self, n: int, parallelism: int, engines: list[str] | None = None, timeout: float | None = None
@@ -438,22 +409,9 @@ class FluxPeer:
         limit = timeout or (self.helm_timeout or 600) + (self.test_timeout or 300) + 60
         cpu0, usage0, t0 = _own_cpu(), self.usage(), time.time()
         self._run_all(stores, parallelism, lambda s: self._provision_one(s, limit), "ready", lambda s: s.ready)
-        ready = [s for s in stores if s.ready is not None]
-        total = (max(s.ready for s in ready) - t0) if ready else None
-        phases: dict[str, list[float]] = {}
-        for s in ready:
-            for label, seconds in s.phases.items():
-                phases.setdefault(label, []).append(seconds)
         return {
-            "stores": len(stores),
-            "ready": len(ready),
-            "failed": sum(1 for s in stores if s.error and not s.unfinished),
+            **provisioning_figures(stores, t0),
             "unfinished": sum(1 for s in stores if s.unfinished),
-            "total_seconds": round(total, 3) if total is not None else None,
-            "per_store_seconds": summary([s.ready - s.requested for s in ready]),
-            "stores_per_minute": round(len(ready) / (total / 60), 2) if total else None,
-            "phases_seconds": {label: summary(values) for label, values in phases.items()},
-            "errors": [f"{s.namespace}: {s.error}" for s in stores if s.error][:20],
             **self._cost(cpu0, usage0, len(stores)),
         }
 
@@ -462,18 +420,7 @@ class FluxPeer:
         stores = [s for s in self.stores if s.deleted is None]
         cpu0, usage0, t0 = _own_cpu(), self.usage(), time.time()
         self._run_all(stores, parallelism, lambda s: self._teardown_one(s, timeout), "deleted", lambda s: s.deleted)
-        done = [s for s in stores if s.deleted is not None]
-        total = (max(s.deleted for s in done) - t0) if done else None
-        return {
-            "stores": len(stores),
-            "deleted": len(done),
-            "failed": sum(1 for s in stores if s.delete_error),
-            "total_seconds": round(total, 3) if total is not None else None,
-            "per_store_seconds": summary([s.deleted - s.delete_requested for s in done]),
-            "stores_per_minute": round(len(done) / (total / 60), 2) if total else None,
-            "errors": [f"{s.namespace}: {s.delete_error}" for s in stores if s.delete_error][:20],
-            **self._cost(cpu0, usage0, len(stores)),
-        }
+        return {**teardown_figures(stores, t0), **self._cost(cpu0, usage0, len(stores))}
 
     def _cost(self, cpu0: dict[str, float], usage0: dict, n: int) -> dict:
         """CPU per store in the benchmark's two columns (this process's API calls; helm, which runs
@@ -643,17 +590,7 @@ class FluxPeer:
             self._gone[store.namespace].set()
 
     def _namespace_gone(self, namespace: str) -> bool:
-        """Gone as the baseline means it: the namespace, and every PersistentVolume bound into it."""
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            self._core().read_namespace(namespace, _request_timeout=20)
-            return False
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        pvs = self._core().list_persistent_volume(_request_timeout=20).items
-        return not any(pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace for pv in pvs)
+        return namespace_gone(self._core(), namespace)
 
     # --- what the watch reports ------------------------------------------------------------------------------
     def observe(self, obj: dict, deleted: bool = False) -> None:

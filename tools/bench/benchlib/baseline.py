@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .stats import summary
+from .fleet import namespace_gone, provisioning_figures, store_specs, teardown_figures
 
 BENCH_MANAGED_BY = "store-orchestrator-bench"
 LABEL_BENCH_RUN = "store-orchestrator.io/bench-run"
@@ -95,33 +95,10 @@ def orchestrator_commands(namespace: str, release: str, engine: str, values: dic
 
 def make_stores(run_id: str, n: int, engines: list[str]) -> list[BaselineStore]:
     """Stores equivalent to the orchestrator's, with the values and commands the orchestrator would use."""
-    from stores_app.models import Store
-    from stores_app.naming import namespace_for, release_for
-    from stores_app.provisioning import chart_values
-
-    out = []
-    for i in range(n):
-        engine = engines[i % len(engines)]
-        store_id = FAKE_ID_BASE + i
-        slug = f"b{run_id}-{i}"
-        release = release_for(store_id, slug)
-        store = Store(id=store_id, slug=slug, engine=engine, release_name=release)
-        store.namespace = namespace_for(store_id, slug)
-        values = chart_values(store)
-        out.append(
-            BaselineStore(
-                index=i,
-                engine=engine,
-                store_id=store_id,
-                slug=slug,
-                namespace=store.namespace,
-                release=release,
-                values=values,
-                secret_name=store.secret_name,
-                **orchestrator_commands(store.namespace, release, engine, values),
-            )
-        )
-    return out
+    return [
+        BaselineStore(**vars(spec), **orchestrator_commands(spec.namespace, spec.release, spec.engine, spec.values))
+        for spec in store_specs(FAKE_ID_BASE, f"b{run_id}", n, engines)
+    ]
 
 
 class Runner:
@@ -226,55 +203,21 @@ class Runner:
             store.delete_error = f"{type(exc).__name__}: {str(exc)[:300]}"
 
     def _gone(self, namespace: str) -> bool:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            self.core().read_namespace(namespace, _request_timeout=20)
-            return False
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        pvs = self.core().list_persistent_volume(_request_timeout=20).items
-        return not any(pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace for pv in pvs)
+        return namespace_gone(self.core(), namespace)
 
 
 def provision(runner: Runner, stores: list[BaselineStore], parallelism: int) -> dict:
     t0 = time.time()
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="baseline") as pool:
         list(pool.map(runner.provision, stores))
-    ready = [s for s in stores if s.ready is not None]
-    total = (max(s.ready for s in ready) - t0) if ready else None
-    phases: dict[str, list[float]] = {}
-    for s in ready:
-        for label, seconds in s.phases.items():
-            phases.setdefault(label, []).append(seconds)
-    return {
-        "stores": len(stores),
-        "ready": len(ready),
-        "failed": sum(1 for s in stores if s.error),
-        "total_seconds": round(total, 3) if total is not None else None,
-        "per_store_seconds": summary([s.ready - s.requested for s in ready]),
-        "stores_per_minute": round(len(ready) / (total / 60), 2) if total else None,
-        "phases_seconds": {label: summary(values) for label, values in phases.items()},
-        "errors": [f"{s.namespace}: {s.error}" for s in stores if s.error][:20],
-    }
+    return provisioning_figures(stores, t0)
 
 
 def teardown(runner: Runner, stores: list[BaselineStore], parallelism: int, timeout: float) -> dict:
     t0 = time.time()
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="baseline-rm") as pool:
         list(pool.map(lambda s: runner.teardown(s, timeout), stores))
-    done = [s for s in stores if s.deleted is not None]
-    total = (max(s.deleted for s in done) - t0) if done else None
-    return {
-        "stores": len(stores),
-        "deleted": len(done),
-        "failed": sum(1 for s in stores if s.delete_error),
-        "total_seconds": round(total, 3) if total is not None else None,
-        "per_store_seconds": summary([s.deleted - s.delete_requested for s in done]),
-        "stores_per_minute": round(len(done) / (total / 60), 2) if total else None,
-        "errors": [f"{s.namespace}: {s.delete_error}" for s in stores if s.delete_error][:20],
-    }
+    return teardown_figures(stores, t0)
 
 
 def cleanup_leftovers(runner: Runner) -> list[str]:
