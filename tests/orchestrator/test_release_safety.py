@@ -11,6 +11,7 @@ import secrets
 
 import psycopg
 import pytest
+import yaml
 from django.db import connection
 from django.utils import timezone
 from kubernetes import client as k8s
@@ -206,6 +207,34 @@ def test_workloads_not_ready_within_the_ready_timeout_fail_the_store(owner, clus
     store.refresh_from_db()
     assert store.status == Status.FAILED and store.failure_reason == "timeout", describe(store)
     assert "Not ready after 20 minutes" in store.status_message
+
+
+@pytest.mark.cluster
+def test_a_failed_setup_job_fails_the_store_and_a_retry_after_the_fix_is_ready(
+    owner, cluster, settings, tmp_path, cleanup
+):
+    """Every try of the setup Job fails (its pods exit 1 on the simulated node, through the chart's
+    setup.podAnnotations): the store fails with the reason. Once the operator has removed the cause (here the
+    values file that made it fail) Retry applies a new revision, whose own setup Job completes: ready."""
+    failing = tmp_path / "failing-setup.yaml"
+    annotations = {"pod-fail.stage.kwok.x-k8s.io/exit-code": "1"}
+    failing.write_text(yaml.safe_dump({"setup": {"backoffLimit": 0, "podAnnotations": annotations}}))
+    settings.STORE_EXTRA_VALUES = {**settings.STORE_EXTRA_VALUES, "woocommerce": [str(failing)]}
+    store = services.create_store(owner, "Broken Setup", "woocommerce")
+    cleanup.append(store.namespace)
+    store = drive(store.pk)
+    assert (store.status, store.failure_reason) == (Status.FAILED, "setup_job"), describe(store)
+    assert store.status_message.startswith("Setup did not complete"), store.status_message
+    assert AuditEntry.objects.filter(store=store, action=AuditEntry.Action.STORE_FAILED).exists()
+
+    settings.STORE_EXTRA_VALUES = {**settings.STORE_EXTRA_VALUES, "woocommerce": []}
+    services.retry_store(store, owner)
+    store = drive(store.pk)
+    assert store.status == Status.READY, describe(store)
+    assert store.helm_revision == 2 and store.failure_reason == ""
+    jobs = k8s.BatchV1Api(KubeGateway().core.api_client).list_namespaced_job(store.namespace).items
+    names = [job.metadata.name for job in jobs]
+    assert len(names) == 1 and names[0].endswith("-setup-2"), f"only the new revision's Job is left: {names}"
 
 
 @pytest.mark.cluster
