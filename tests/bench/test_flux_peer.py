@@ -9,6 +9,7 @@ import pytest
 
 from stores_app.models import Store
 from stores_app.provisioning import chart_values
+from tools.bench.benchlib import report
 from tools.bench.benchlib.fleet import provisioning_figures
 from tools.flux.peer import LABEL_RUN, FluxPeer, FluxStore, helmrelease_manifest, release_outcome
 
@@ -101,3 +102,29 @@ def test_figures_count_unfinished_stores_apart_from_failed_ones():
     assert figures["total_seconds"] == 5.0 and figures["per_store_seconds"]["p50"] == 4.0
     assert figures["phases_seconds"]["helm upgrade"]["max"] == 2.5
     assert len(figures["errors"]) == 2
+
+
+def _figures(done_key: str, total: float, done: int = 2) -> dict:
+    per_store = {"p50": total / 2, "p95": total, "max": total}
+    return {"stores": 2, done_key: done, "failed": 0, "total_seconds": total, "per_store_seconds": per_store,
+            "stores_per_minute": 60 * done / total, "cpu_seconds_per_store": {"python": 0.1, "helm": 0.8}}  # fmt: skip
+
+
+def test_the_benchmark_prints_flux_as_a_third_column_where_it_was_measured():
+    meta = {"started": "now", "n": 2, "engines": ["woocommerce"], "users": 1, "parallelism": 2, "web_workers": 1,
+            "web_threads": 1, "worker_processes": 1, "concurrency": 2, "machine": "here"}  # fmt: skip
+    result = {
+        "meta": meta,
+        "provisioning": {
+            side: _figures("ready", t) for side, t in (("orchestrator", 20.0), ("baseline", 10.0), ("flux", 40.0))
+        },
+        "upgrade": {side: _figures("upgraded", 12.0) for side in ("orchestrator", "baseline")},
+        "teardown": {side: _figures("deleted", 5.0) for side in ("orchestrator", "baseline", "flux")},
+    }
+    by_title = {title.split(" (")[0]: (headers, rows) for title, headers, rows in report.sections(result)}
+    headers, rows = by_title["Provisioning"]
+    assert headers[-2:] == ["Flux helm-controller", "ratio (orch/Flux)"]
+    assert rows[0] == ("all done (wall clock)", "20.0s", "10.0s", "2.00×", "40.0s", "0.50×")
+    assert len(by_title["Upgrade to a new chart version"][0]) == 4, "no Flux column where Flux was not measured"
+    text = report.render_text(result)
+    assert "Flux helm-controller" in text and "## Provisioning" in report.render_markdown(result)

@@ -29,7 +29,11 @@ from .benchlib.env import REPO, Config, Environment
 
 # "rollout" upgrades the stores of the orchestrator and baseline sections between their provisioning
 # and their teardown (benchlib/rollout.py).
-SECTIONS = ("orchestrator", "baseline", "api", "rollout")
+# "flux" is the third column: the same stores as HelmReleases reconciled by Flux's helm-controller
+# (tools/flux). It builds Flux's controllers from Go modules the first time (cached), so it is asked for
+# by name: --sections orchestrator,baseline,flux,api.
+SECTIONS = ("orchestrator", "baseline", "api", "rollout", "flux")
+DEFAULT_SECTIONS = ("orchestrator", "baseline", "api", "rollout")
 
 
 def parse_args(argv: list[str]) -> Config:
@@ -51,7 +55,14 @@ def parse_args(argv: list[str]) -> Config:
     p.add_argument("--api-stores", type=int, default=1000, help="stores in the database for the API section")
     p.add_argument("--api-requests", type=int, default=300, help="timed requests per API endpoint")
     p.add_argument("--timeout", type=float, default=1200, help="seconds a phase may take before giving up")
-    p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    p.add_argument(
+        "--sections",
+        default=",".join(DEFAULT_SECTIONS),
+        help=f"comma list of {', '.join(SECTIONS)} (default {','.join(DEFAULT_SECTIONS)})",
+    )
+    p.add_argument(
+        "--flux-concurrent", type=int, default=10, help="helm-controller --concurrent (default 10, as Flux's benchmark)"
+    )
     p.add_argument("--baseline-first", action="store_true", help="run raw helm before the orchestrator")
     p.add_argument(
         "--profile",
@@ -89,6 +100,7 @@ def parse_args(argv: list[str]) -> Config:
         run_id="".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(4)),
         label=a.label,
         skip_capacity_check=a.skip_capacity_check,
+        flux_concurrent=a.flux_concurrent,
     )
     return cfg
 
@@ -308,6 +320,33 @@ class Bench:
             f"list queries {queries['small']['list_queries']} vs {queries['large']['list_queries']}"
         )
 
+    def run_flux(self) -> None:
+        """The same stores as HelmReleases, reconciled by Flux's helm-controller (tools/flux/peer.py), at the
+        same parallelism; its CPU is the controllers' (helm runs inside helm-controller)."""
+        from tools.flux.peer import FluxPeer
+
+        cfg = self.cfg
+        peer = FluxPeer(
+            self.env.kubeconfig,
+            self.env.helm,
+            concurrent=cfg.flux_concurrent,
+            log_dir=self.env.run_dir / "flux",
+            run_id=cfg.run_id,
+            log=log,
+        )
+        try:
+            peer.start()
+            log(f"flux: {cfg.n} HelmReleases, {cfg.effective_parallelism} at once, --concurrent={cfg.flux_concurrent}")
+            up = peer.provision(cfg.n, cfg.effective_parallelism, cfg.engines, cfg.timeout)
+            self.result.setdefault("provisioning", {})["flux"] = up
+            log(f"flux: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s; deleting")
+            down = peer.teardown(cfg.effective_parallelism, cfg.timeout)
+            self.result.setdefault("teardown", {})["flux"] = down
+            log(f"flux: {down['deleted']}/{down['stores']} deleted in {down['total_seconds']} s")
+        finally:
+            peer.stop()
+        self.result.setdefault("flux", {})["controllers"] = peer.usage()
+
     # --- the whole run --------------------------------------------------------------
     def run(self) -> int:
         failed = False
@@ -316,7 +355,7 @@ class Bench:
             order = ["orchestrator", "baseline"]
             if self.cfg.baseline_first:
                 order.reverse()
-            for section in [*order, "api"]:
+            for section in [*order, "flux", "api"]:
                 if section in self.cfg.sections:
                     getattr(self, f"run_{section}")()
         except SystemExit:

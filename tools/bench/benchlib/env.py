@@ -46,6 +46,7 @@ class Config:
     run_id: str = ""
     label: str = ""
     skip_capacity_check: bool = False
+    flux_concurrent: int = 10
 
     @property
     def effective_parallelism(self) -> int:

@@ -20,16 +20,20 @@ def _side(section: dict, key: str) -> dict:
     return section.get(key) or {}
 
 
-def comparison_rows(result: dict, section: str, done_key: str) -> list[tuple[str, str, str, str]]:
-    """Rows (figure, orchestrator, baseline, ratio) for provisioning or teardown."""
+def comparison_rows(result: dict, section: str, done_key: str) -> list[tuple]:
+    """Rows (figure, orchestrator, raw helm, ratio[, Flux, ratio]) for provisioning, upgrade or teardown;
+    the Flux columns when the run measured Flux."""
     data = result.get(section) or {}
-    orch, base = _side(data, "orchestrator"), _side(data, "baseline")
+    orch, base, flux = _side(data, "orchestrator"), _side(data, "baseline"), _side(data, "flux")
+    with_flux = bool(flux)
     rows = []
 
     def add(label, getter, unit="s", lower_is_better=True):
-        a, b = getter(orch), getter(base)
-        r = ratio(a, b) if lower_is_better else ratio(b, a)
-        rows.append((label, _fmt(a, unit), _fmt(b, unit), _fmt(r, "×", 2)))
+        a, b, f = getter(orch), getter(base), getter(flux)
+        row = [label, _fmt(a, unit), _fmt(b, unit), _fmt(ratio(a, b) if lower_is_better else ratio(b, a), "×", 2)]
+        if with_flux:
+            row += [_fmt(f, unit), _fmt(ratio(a, f) if lower_is_better else ratio(f, a), "×", 2)]
+        rows.append(tuple(row))
 
     add("all done (wall clock)", lambda d: d.get("total_seconds"))
     for pct in ("p50", "p95", "max"):
@@ -40,15 +44,12 @@ def comparison_rows(result: dict, section: str, done_key: str) -> list[tuple[str
         c = d.get("cpu_seconds_per_store")
         return f"{c['python']:.2f} + {c['helm']:.2f}" if c else "–"
 
-    rows.append(("CPU s per store: Python + helm", cpu(orch), cpu(base), ""))
-    rows.append(
-        (
-            f"{done_key} / failed / unfinished",
-            f"{orch.get(done_key, '–')} / {orch.get('failed', '–')} / {orch.get('unfinished', 0)}",
-            f"{base.get(done_key, '–')} / {base.get('failed', '–')} / 0",
-            "",
-        )
-    )
+    def counts(d):
+        return f"{d.get(done_key, '–')} / {d.get('failed', '–')} / {d.get('unfinished', 0)}"
+
+    extra = lambda *cells: cells if with_flux else ()  # noqa: E731
+    rows.append(("CPU s per store: Python + helm", cpu(orch), cpu(base), "", *extra(cpu(flux), "")))
+    rows.append((f"{done_key} / failed / unfinished", counts(orch), counts(base), "", *extra(counts(flux), "")))
     return rows
 
 
@@ -71,14 +72,28 @@ def _md_table(headers: list[str], rows: list[tuple]) -> list[str]:
 def sections(result: dict) -> list[tuple[str, list[str], list[tuple]]]:
     """(title, headers, rows) of every part of the report that has data."""
     out = []
-    head = ["", "orchestrator", "raw helm", "ratio (orch/helm)"]
+
+    def head(section: str) -> list[str]:
+        columns = ["", "orchestrator", "raw helm", "ratio (orch/helm)"]
+        if (result.get(section) or {}).get("flux"):
+            columns += ["Flux helm-controller", "ratio (orch/Flux)"]
+        return columns
+
     if result.get("provisioning"):
-        out.append(("Provisioning (request → ready, seconds)", head, comparison_rows(result, "provisioning", "ready")))
+        out.append(
+            (
+                "Provisioning (request → ready, seconds)",
+                head("provisioning"),
+                comparison_rows(result, "provisioning", "ready"),
+            )
+        )
     if result.get("upgrade"):
         title = "Upgrade to a new chart version (rollout vs helm upgrade --wait + helm test, seconds)"
-        out.append((title, head, comparison_rows(result, "upgrade", "upgraded")))
+        out.append((title, head("upgrade"), comparison_rows(result, "upgrade", "upgraded")))
     if result.get("teardown"):
-        out.append(("Teardown (request → gone, seconds)", head, comparison_rows(result, "teardown", "deleted")))
+        out.append(
+            ("Teardown (request → gone, seconds)", head("teardown"), comparison_rows(result, "teardown", "deleted"))
+        )
     inflight = result.get("inflight")
     if inflight:
         rows = [
@@ -187,7 +202,7 @@ def render_text(result: dict) -> str:
 def _phase_text(result: dict) -> list[str]:
     prov = result.get("provisioning") or {}
     lines = []
-    for side in ("orchestrator", "baseline"):
+    for side in ("orchestrator", "baseline", "flux"):
         phases = (prov.get(side) or {}).get("phases_seconds") or {}
         if phases:
             lines.append(f"  {side}:")
