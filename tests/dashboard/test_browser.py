@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from stores_app import services
 from stores_app.models import AuditEntry, Rollout, Store, StoreEvent
 from stores_app.tasks import refresh_health_pass
 from tests.conftest import token_client
@@ -200,34 +201,40 @@ def test_inline_errors_phones_and_every_page_accessible(live_server, owner, brow
 
 
 @pytest.mark.django_db(transaction=True)
-def test_upgrade_and_rollout_pages_accessible_and_fit_a_phone(live_server, owner, staff, browser, axe_path):
+def test_upgrade_and_rollout_pages_accessible_and_fit_a_phone(
+    live_server, owner, staff, browser, axe_path, screenshots
+):
     """The version card with an update available, the rollouts page (fleet versions, the new-rollout form)
-    and a paused rollout's page: no accessibility violation, and none scrolls sideways on a phone."""
-    behind = Store.objects.create(
-        owner=owner,
-        name="Corner Shop",
-        slug="corner-shop",
-        engine="woocommerce",
-        status="ready",
-        namespace="store-8-corner-shop",
-        release_name="store-8-corner-shop",
-        helm_revision=1,
-        chart_version="0.0.1",
-        app_version="0.0.1",
+    and a paused rollout's page with its waves: no accessibility violation, and none scrolls sideways on a
+    phone. The rollout page is the README's screenshot."""
+    behind = [
+        Store.objects.create(
+            owner=owner,
+            name=f"Corner Shop {n}",
+            slug=f"corner-shop-{n}",
+            engine="woocommerce",
+            status="ready",
+            namespace=f"store-{80 + n}-corner-shop-{n}",
+            release_name=f"store-{80 + n}-corner-shop-{n}",
+            helm_revision=1,
+            chart_version="0.0.1",
+            app_version="0.0.1",
+        )
+        for n in range(3)
+    ]
+    assert behind[0].update_available, "the stores must be behind today's chart for the pages to offer an upgrade"
+    rollout = services.create_rollout(staff, services.RolloutSpec(engine="woocommerce", canary_size=1, start=False))
+    Rollout.objects.filter(pk=rollout.pk).update(
+        state="paused", current_wave=1, state_message="Paused: 1 of 1 stores of wave 1 failed (more than 0%)."
     )
-    assert behind.update_available, "the store must be behind today's chart for its page to offer an upgrade"
-    rollout = Rollout.objects.create(
-        engine="woocommerce",
-        target_version=behind.target_version,
-        state="paused",
-        state_message="Paused: 1 of 1 stores of wave 1 failed (more than 0%).",
-        created_by=staff,
+    rollout.items.filter(wave=1).update(
+        state="failed", message="Rolled back to chart 0.0.1: helm test failed (the test order was refused)"
     )
 
     page = browser()
     sign_in(page, live_server, owner)
-    page.goto(f"{live_server.url}/stores/{behind.pk}/")
-    assert behind.target_version in page.inner_text("#upgrade")
+    page.goto(f"{live_server.url}/stores/{behind[0].pk}/")
+    assert behind[0].target_version in page.inner_text("#upgrade")
     check_accessibility(page, axe_path, "a store with an update available")
 
     page = browser()
@@ -239,3 +246,5 @@ def test_upgrade_and_rollout_pages_accessible_and_fit_a_phone(live_server, owner
         check_accessibility(page, axe_path, what)
         phone.goto(f"{live_server.url}{path}")
         assert phone.evaluate(NO_HORIZONTAL_SCROLL), f"{path} scrolls sideways on a phone"
+    assert page.locator("tr[data-wave]").count() == 2, "a canary of 1, then a wave of the other 2"
+    page.screenshot(path=str(screenshots / "rollout.png"), full_page=True)
