@@ -313,6 +313,31 @@ class KubeGateway:
         return base64.b64decode(raw).decode() if raw else None
 
     # --- readiness --------------------------------------------------------------
+    def delete_finished_jobs(self, namespace: str, release: str) -> list[str]:
+        """Delete the release's Jobs that have finished (their pods go with them); returns their names.
+
+        Before a rollback: the charts name their setup Job per revision, and a rollback re-applies an older
+        revision's Job. Where that Job is still there (an upgrade that failed before helm removed it), helm
+        would patch it, which Kubernetes refuses for a Job ("spec.selector: Required value"), and the rollback
+        would fail. Deleted first, it is created again and runs again (setup steps are idempotent)."""
+        selector = f"app.kubernetes.io/instance={release}"
+        doing = f"list jobs in {namespace}"
+        jobs = self._call(doing, self.batch.list_namespaced_job, namespace, label_selector=selector).items
+        deleted = []
+        for job in jobs:
+            if job.status and (job.status.succeeded or job.status.failed) and not job.status.active:
+                name = job.metadata.name
+                self._call(
+                    f"delete job {name}",
+                    self.batch.delete_namespaced_job,
+                    name,
+                    namespace,
+                    propagation_policy="Background",
+                    tolerate=(404,),
+                )
+                deleted.append(name)
+        return deleted
+
     def readiness(self, namespace: str, release: str) -> Readiness:
         """Every Deployment/StatefulSet of the release available and every Job it installed complete."""
         selector = f"app.kubernetes.io/instance={release}"

@@ -365,6 +365,7 @@ def _apply_rollback(store: Store, record: StoreUpgrade) -> None:
         if decision.action != ReleaseAction.ROLLBACK:
             raise UnknownReleaseState(f"No rule to roll back a release when the table says {decision.action.value}")
         add_event(store, Step.ROLLBACK, Outcome.STARTED, f"helm rollback to revision {record.from_revision}")
+        KubeGateway().delete_finished_jobs(store.namespace, store.release_name)
         with _helm_operation(store, ReleaseAction.ROLLBACK.value):
             helm.rollback(store.namespace, store.release_name, record.from_revision or 0)
         add_event(

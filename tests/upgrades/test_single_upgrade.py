@@ -121,3 +121,46 @@ def test_a_version_that_never_gets_healthy_is_rolled_back_and_the_store_stays_re
     assert store.events.filter(step="rollback", message__contains="mariadb-0 of the failed revision").exists()
     rolled_back = AuditEntry.objects.get(store=store, action="store.rolled_back")
     assert rolled_back.outcome == AuditEntry.Outcome.FAILED and rolled_back.details["to_version"] == NEW_VERSION
+
+
+def test_a_medusa_store_upgrades_with_its_database_kept(as_orchestrator, charts_dir, owner, core, kube_cluster):
+    """Medusa's Postgres is a StatefulSet whose volumeClaimTemplates Kubernetes never lets change: a label
+    there that moved with the chart version (helm.sh/chart) made every Medusa upgrade fail ("updates to
+    statefulset spec for fields other than … are forbidden"), and the rollback after it fail too."""
+    store = drive(services.create_store(owner, "Upgrade Medusa", "medusa").pk)
+    assert store.status == Status.READY, describe(store)
+    volumes = claims(core, store)
+    release_new_version(charts_dir, "medusa")
+    services.upgrade_store(Store.objects.get(pk=store.pk), owner)
+    store = drive(store.pk, first="upgrade")
+    try:
+        assert store.status == Status.READY, describe(store)
+        assert (store.chart_version, store.helm_revision) == (NEW_VERSION, 2)
+        assert claims(core, store) == volumes, "the database's volume was kept"
+        assert [h["status"] for h in helm_history(kube_cluster, store)] == ["superseded", "deployed"]
+    finally:
+        services.delete_store(Store.objects.get(pk=store.pk), owner)
+        assert drive(store.pk, first="teardown").status == Status.DELETED
+
+
+def test_an_upgrade_helm_refuses_halfway_is_rolled_back_over_the_old_setup_job(
+    ready_store, charts_dir, owner, kube_cluster
+):
+    """The new version changes something Kubernetes refuses to change (a StatefulSet's volumeClaimTemplates):
+    `helm upgrade` fails after applying part of it, before it removes the old revision's setup Job. The
+    rollback re-applies that Job, which helm cannot patch (a Job's selector is generated), unless the
+    finished Job is deleted first: the store must end ready on its old chart, the failure recorded."""
+    store = ready_store
+    release_new_version(charts_dir)
+    mariadb = charts_dir / "woocommerce" / "templates" / "mariadb.yaml"
+    text = mariadb.read_text()
+    marker = "  volumeClaimTemplates:\n    - metadata:\n        name: data\n"
+    assert marker in text
+    mariadb.write_text(text.replace(marker, marker + "        annotations: {changed: in-this-version}\n"))
+    record = services.upgrade_store(Store.objects.get(pk=store.pk), owner)
+    store = drive(store.pk, first="upgrade")
+    record.refresh_from_db()
+    assert store.status == Status.READY, describe(store)
+    assert record.state == StoreUpgrade.State.ROLLED_BACK and "forbidden" in record.message, record.message
+    assert (store.chart_version, store.helm_revision) == (OLD_VERSION, 3)
+    assert [h["status"] for h in helm_history(kube_cluster, store)] == ["superseded", "failed", "deployed"]
