@@ -122,8 +122,15 @@ def test_chart_mariadb_runs_on_the_real_node_and_serves_the_store_user(
     core_api.delete_namespace(namespace)
     wait_for(lambda: namespace_gone(core_api, namespace), 180, f"namespace {namespace} deleted")
     wait_for(lambda: not data_dir.exists(), 60, f"{data_dir} removed with its PV")
-    assert not [
-        pv.metadata.name
-        for pv in core_api.list_persistent_volume().items
-        if pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace
-    ]
+    # The provisioner removes the directory first, then the PV object: wait for that too.
+    wait_for(
+        lambda: (
+            not [
+                pv.metadata.name
+                for pv in core_api.list_persistent_volume().items
+                if pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace
+            ]
+        ),
+        60,
+        f"the PVs of {namespace} deleted",
+    )
