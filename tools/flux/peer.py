@@ -39,10 +39,16 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from tools.bench.benchlib.fleet import namespace_gone, provisioning_figures, store_specs, teardown_figures
+from tools.bench.benchlib.fleet import (
+    MeasuredStore,
+    namespace_gone,
+    provisioning_figures,
+    store_specs,
+    teardown_figures,
+)
 
 from . import controllers
 from .chart_repository import ChartRepository
@@ -66,27 +72,12 @@ def log(message: str) -> None:
 
 
 @dataclass
-class FluxStore:
+class FluxStore(MeasuredStore):
     """One store on Flux's side; the time fields mean what the baseline's BaselineStore's do."""
 
-    index: int
-    engine: str
-    store_id: int
-    slug: str
-    namespace: str
-    release: str
-    values: dict
-    secret_name: str
-    requested: float = 0.0
     released: float | None = None  # when the watch first saw Released=True
-    ready: float | None = None
-    phases: dict[str, float] = field(default_factory=dict)
-    error: str = ""
     unfinished: bool = False  # neither ready nor given up on by helm-controller before the deadline
     status: str = ""  # the HelmRelease's last Ready reason and message, for the error of an unfinished store
-    delete_requested: float = 0.0
-    deleted: float | None = None
-    delete_error: str = ""
 
 
 # --- decisions on observed state (pure) ----------------------------------------------------------------

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .fleet import namespace_gone, provisioning_figures, store_specs, teardown_figures
+from .fleet import MeasuredStore, namespace_gone, provisioning_figures, store_specs, teardown_figures
 
 BENCH_MANAGED_BY = "store-orchestrator-bench"
 LABEL_BENCH_RUN = "store-orchestrator.io/bench-run"
@@ -29,26 +29,11 @@ FAKE_ID_BASE = 900_000_000  # baseline "store ids": far above any real id
 
 
 @dataclass
-class BaselineStore:
-    index: int
-    engine: str
-    store_id: int
-    slug: str
-    namespace: str
-    release: str
-    values: dict
-    secret_name: str
+class BaselineStore(MeasuredStore):
     install_args: list[str] = field(default_factory=list)  # the orchestrator's helm upgrade, plus --wait
     install_stdin: bytes = b""
     test_args: list[str] = field(default_factory=list)  # the orchestrator's helm test
     uninstall_args: list[str] = field(default_factory=list)  # the orchestrator's helm uninstall
-    requested: float = 0.0
-    ready: float | None = None
-    phases: dict[str, float] = field(default_factory=dict)
-    error: str = ""
-    delete_requested: float = 0.0
-    deleted: float | None = None
-    delete_error: str = ""
 
 
 class _Captured(Exception):

@@ -4,7 +4,7 @@ figures of a provisioning or a teardown, so that every column of the benchmark m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .stats import summary
 
@@ -21,6 +21,20 @@ class StoreSpec:
     release: str
     values: dict
     secret_name: str
+
+
+@dataclass
+class MeasuredStore(StoreSpec):
+    """A peer's store and its times (epoch seconds): requested and ready, deletion requested and gone, with
+    the reason where it failed; what provisioning_figures and teardown_figures read."""
+
+    requested: float = 0.0
+    ready: float | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+    delete_requested: float = 0.0
+    deleted: float | None = None
+    delete_error: str = ""
 
 
 def store_specs(id_base: int, slug_prefix: str, n: int, engines: list[str]) -> list[StoreSpec]:
