@@ -1,5 +1,7 @@
 """The benchmark harness (tools/bench) at a tiny size, so it cannot rot: two stores through the API
-and through raw helm (provisioned, upgraded to a new chart version, deleted), a 50-store API section.
+and through raw helm (provisioned, upgraded to a new chart version, deleted), a 50-store API section;
+the orchestrator's provisioning stops at a checkpoint after the first store to measure with it live, as
+a fleet run does after 100.
 Checked: every store came up, moved to the new version and went away on both sides (a run where
 stores fail must fail, and the bench exits non-zero then), the result files and their keys, and that
 SQL queries per request do not grow with the number of stores; timings are never asserted (the
@@ -27,6 +29,7 @@ def test_bench_runs_and_writes_results(kube_cluster, tmp_path):
         "-m",
         "tools.bench",
         "--n", "2",
+        "--checkpoint", "1",
         "--users", "2",
         "--api-stores", "50",
         "--api-requests", "20",
@@ -61,6 +64,24 @@ def test_bench_runs_and_writes_results(kube_cluster, tmp_path):
     assert {"web", "worker", "web-api"} <= set(data["footprint"])
     assert data["footprint"]["worker"]["peak_total_rss_mib"] > 0
 
+    # Fleet figures: when the stores finished, the control plane's cost, the live-store checkpoints, the plot.
+    for section in ("provisioning", "teardown"):
+        for side in ("orchestrator", "baseline"):
+            figures = data[section][side]
+            assert sum(figures["per_minute"]) == 2 and len(figures["done_seconds"]) == 2, figures
+            plane = figures["control_plane"]
+            assert plane["components"]["kube-apiserver"]["peak_rss_mib"] > 0, plane
+            assert plane["etcd_size_mib"] > 0, plane
+    assert data["provisioning"]["orchestrator"]["checkpoint"]["after_stores"] == 1
+    live = data["live"]
+    assert (live["checkpoint"]["live_stores"], live["all"]["live_stores"]) == (1, 2), live
+    for point in live.values():
+        assert point["reconcile_pass_ms"]["median"] > 0
+        assert point["api_list_ms"]["count"] == point["api_detail_ms"]["count"] == 40
+        assert point["dashboard_list_ms"]["count"] >= 5
+    assert "With the stores live (orchestrator)" in result.stdout
+    assert json_path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     queries = data["api"]["queries"]
     assert queries["large"]["stores"] == 50 and queries["small"]["stores"] == 10
     assert queries["large"]["list_queries"] <= queries["small"]["list_queries"], queries
@@ -83,3 +104,29 @@ def test_bench_fails_when_stores_fail_or_never_finish():
     assert store_shortfalls(failed) == ["provisioning (orchestrator): 0 of 2 ready, 2 failed, 0 unfinished. "]
     stuck = {**good, "teardown": {"orchestrator": side("deleted", 1, unfinished=1), "baseline": side("deleted", 2)}}
     assert len(store_shortfalls(stuck)) == 1
+
+
+def test_timeline_counts_each_minute_from_the_start():
+    from tools.bench.benchlib.fleet import timeline
+
+    t0 = 1000.0
+    figures = timeline([t0 + 70, t0 + 5, t0 + 59.9, t0 + 185], t0)
+    assert figures["per_minute"] == [2, 1, 0, 1]
+    assert figures["done_seconds"] == [5.0, 59.9, 70.0, 185.0]
+    assert timeline([], t0) == {"per_minute": [], "done_seconds": []}
+
+
+def test_control_plane_metrics_give_etcds_size_and_objects():
+    from tools.bench.benchlib.control_plane import parse_metrics
+
+    text = "\n".join(
+        [
+            "# HELP apiserver_storage_size_bytes Size of the storage database file",
+            'apiserver_storage_size_bytes{storage_cluster_id="etcd-0"} 3.145728e+06',
+            'apiserver_resource_objects{group="",resource="pods"} 40',
+            'apiserver_resource_objects{group="",resource="namespaces"} 12',
+            'apiserver_resource_objects{group="apps",resource="deployments"} 20',
+            "process_cpu_seconds_total 3.9",
+        ]
+    )
+    assert parse_metrics(text) == {"etcd_size_mib": 3.0, "objects": 72, "pods": 40, "namespaces": 12}

@@ -24,7 +24,8 @@ import time
 import traceback
 from pathlib import Path
 
-from .benchlib import api, baseline, capacity, orchestrator_run, report, rollout
+from .benchlib import api, baseline, capacity, live, orchestrator_run, report, rollout
+from .benchlib.control_plane import ControlPlaneSampler
 from .benchlib.env import REPO, Config, Environment
 
 # "rollout" upgrades the stores of the orchestrator and baseline sections between their provisioning
@@ -62,6 +63,18 @@ def parse_args(argv: list[str]) -> Config:
     )
     p.add_argument(
         "--flux-concurrent", type=int, default=10, help="helm-controller --concurrent (default 10, as Flux's benchmark)"
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=int,
+        default=100,
+        help="with more stores than this, the orchestrator's provisioning stops once this many are up to measure "
+        "the reconciler and the lists with them live, as it does again with all N (default 100; 0: only at N)",
+    )
+    p.add_argument(
+        "--resize-cluster",
+        action="store_true",
+        help="add simulated nodes when the stores do not fit (tools/dev/bench.sh sets it for the simulated cluster)",
     )
     p.add_argument("--baseline-first", action="store_true", help="run raw helm before the orchestrator")
     p.add_argument(
@@ -101,6 +114,8 @@ def parse_args(argv: list[str]) -> Config:
         label=a.label,
         skip_capacity_check=a.skip_capacity_check,
         flux_concurrent=a.flux_concurrent,
+        checkpoint=a.checkpoint,
+        resize_cluster=a.resize_cluster,
     )
     return cfg
 
@@ -162,6 +177,7 @@ class Bench:
         }
         self.orch_stores: list[orchestrator_run.StoreRun] = []
         self.runner: baseline.Runner | None = None
+        self.control_plane = ControlPlaneSampler(self.env.kubeconfig)
 
     # --- phases ---------------------------------------------------------------------
     def prepare(self) -> None:
@@ -181,6 +197,7 @@ class Bench:
         self.result["meta"]["helm"] = self.env.helm
         self.result["meta"]["smoke_test"] = settings.STORE_SMOKE_TEST
         self.env.memory.start()
+        self.control_plane.start()
         self.check_capacity()
 
     def check_capacity(self) -> None:
@@ -190,11 +207,19 @@ class Bench:
 
         samples = baseline.make_stores(self.cfg.run_id, len(self.cfg.engines), self.cfg.engines)
         charts = {s.engine: (str(Path(settings.STORE_CHARTS_DIR) / s.engine), s.values) for s in samples}
+        # Every store of a column stays up until that column's teardown: all N are live at once.
         at_once = {}
-        for i in range(self.cfg.effective_parallelism):
+        for i in range(self.cfg.n):
             engine = self.cfg.engines[i % len(self.cfg.engines)]
             at_once[engine] = at_once.get(engine, 0) + 1
         room = capacity.check(self.env.helm, self.env.kubeconfig, charts, at_once)
+        if not room["fits"] and self.cfg.resize_cluster:
+            log(
+                f"cluster: {room['nodes']} nodes hold fewer than {self.cfg.n} stores; adding simulated nodes "
+                f"up to {room['nodes_needed']}"
+            )
+            capacity.resize_simulated_cluster(room["nodes_needed"])
+            room = capacity.check(self.env.helm, self.env.kubeconfig, charts, at_once)
         self.result["meta"]["cluster"] = {
             "nodes": room["nodes"],
             "nodes_needed": room["nodes_needed"],
@@ -202,9 +227,9 @@ class Bench:
         }
         if not room["fits"]:
             message = (
-                f"the cluster ({room['nodes']} nodes) has no room for {self.cfg.effective_parallelism} stores at "
-                f"once; start the simulated cluster with SIMCLUSTER_NODES={room['nodes_needed']} (or use "
-                "--parallelism)"
+                f"the cluster ({room['nodes']} nodes) has no room for {self.cfg.n} stores at once; start the "
+                f"simulated cluster with SIMCLUSTER_NODES={room['nodes_needed']} (tools/dev/bench.sh adds them "
+                "itself when it runs the simulated cluster)"
             )
             if not self.cfg.skip_capacity_check:
                 raise SystemExit(f"bench: {message}")
@@ -219,19 +244,46 @@ class Bench:
         self.env.start_beat()
         users = self.env.make_users(f"bench-{cfg.run_id}-u", cfg.users, web)
         tokens = [token for _, token in users]
+        ((staff, staff_token),) = self.env.make_users(f"bench-{cfg.run_id}-staff", 1, web, staff=True)
         self.orch_stores = [
             orchestrator_run.StoreRun(
                 index=i, name=f"o{cfg.run_id} {i}", engine=cfg.engines[i % len(cfg.engines)], user=i % cfg.users
             )
             for i in range(cfg.n)
         ]
-        log(f"orchestrator: creating {cfg.n} stores through POST /api/stores/")
+        live_figures = self.result.setdefault("live", {})
+
+        def measure_live(key: str) -> None:
+            ids = [s.store_id for s in self.orch_stores if s.store_id is not None]
+            live_figures[key] = figures = live.measure(web, staff_token, staff, ids)
+            log(
+                f"orchestrator: {figures['live_stores']} live stores: reconciler pass "
+                f"{figures['reconcile_pass_ms']['median']} ms, API list p50 {figures['api_list_ms']['p50']} ms, "
+                f"dashboard list p50 {figures['dashboard_list_ms']['p50']} ms"
+            )
+
+        pause_at = cfg.checkpoint if 0 < cfg.checkpoint < cfg.n else 0
+        log(
+            f"orchestrator: creating {cfg.n} stores through POST /api/stores/"
+            + (f" (pausing after {pause_at} to measure with them live)" if pause_at else "")
+        )
         cpu0 = self.env.memory.cpu_seconds("worker")
-        up = orchestrator_run.provision(web, tokens, self.orch_stores, cfg.effective_parallelism, cfg.timeout)
+        self.control_plane.mark("orchestrator")
+        up = orchestrator_run.provision(
+            web,
+            tokens,
+            self.orch_stores,
+            cfg.effective_parallelism,
+            cfg.timeout,
+            pause_at=pause_at,
+            on_pause=lambda: measure_live("checkpoint"),
+        )
         cpu1 = self.env.memory.cpu_seconds("worker")
         up["cpu_seconds_per_store"] = _cpu_per_store(cpu0, cpu1, cfg.n)
+        up["control_plane"] = self.control_plane.report("orchestrator")
         log(f"orchestrator: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s")
         self.result.setdefault("provisioning", {})["orchestrator"] = up
+        measure_live("all")
         self.result["inflight"] = {
             "worker_processes": cfg.worker_processes,
             "concurrency": cfg.concurrency,
@@ -242,20 +294,22 @@ class Bench:
             > cfg.worker_slots,
         }
         if "rollout" in cfg.sections:
-            cpu1 = self.rollout_orchestrator(web, cpu1)
+            cpu1 = self.rollout_orchestrator(web, staff_token, cpu1)
         log("orchestrator: deleting through the API")
+        self.control_plane.mark("orchestrator")
         down = orchestrator_run.teardown(web, tokens, self.orch_stores, cfg.effective_parallelism, cfg.timeout)
         down["cpu_seconds_per_store"] = _cpu_per_store(cpu1, self.env.memory.cpu_seconds("worker"), cfg.n)
+        down["control_plane"] = self.control_plane.report("orchestrator")
         log(f"orchestrator: {down['deleted']}/{down['stores']} deleted in {down['total_seconds']} s")
         self.result.setdefault("teardown", {})["orchestrator"] = down
         self.env.stop({"worker", "beat", "web"})
         if profile_dir is not None and profile_dir.exists():
             self.result["profile"] = report.render_profiles(profile_dir)
 
-    def rollout_orchestrator(self, web: str, cpu0: dict[str, float]) -> dict[str, float]:
-        """The provisioned stores move to a new chart version in a rollout; returns the worker CPU after it."""
+    def rollout_orchestrator(self, web: str, token: str, cpu0: dict[str, float]) -> dict[str, float]:
+        """The provisioned stores move to a new chart version in a rollout (started by the staff user whose
+        token this is); returns the worker CPU after it."""
         cfg = self.cfg
-        ((_, token),) = self.env.make_users(f"bench-{cfg.run_id}-staff", 1, web, staff=True)
         with rollout.NewVersion(self.env.charts_dir, cfg.engines) as versions:
             log(f"orchestrator: rollout of {cfg.n} stores to {versions}, {cfg.effective_parallelism} at once")
             moved = rollout.orchestrator(web, token, cfg.engines, cfg.effective_parallelism, cfg.timeout)
@@ -278,9 +332,11 @@ class Bench:
             "values": first.values,
         }
         cpu0 = _own_cpu()
+        self.control_plane.mark("baseline")
         up = baseline.provision(self.runner, stores, cfg.effective_parallelism)
         cpu1 = _own_cpu()
         up["cpu_seconds_per_store"] = _cpu_per_store(cpu0, cpu1, cfg.n)
+        up["control_plane"] = self.control_plane.report("baseline")
         log(f"baseline: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s; uninstalling")
         self.result.setdefault("provisioning", {})["baseline"] = up
         if "rollout" in cfg.sections:
@@ -292,8 +348,10 @@ class Bench:
             log(f"baseline: {moved['upgraded']}/{cfg.n} upgraded in {moved['total_seconds']} s")
             self.result.setdefault("upgrade", {})["baseline"] = moved
             cpu1 = _own_cpu()
+        self.control_plane.mark("baseline")
         down = baseline.teardown(self.runner, stores, cfg.effective_parallelism, cfg.timeout)
         down["cpu_seconds_per_store"] = _cpu_per_store(cpu1, _own_cpu(), cfg.n)
+        down["control_plane"] = self.control_plane.report("baseline")
         log(f"baseline: {down['deleted']}/{down['stores']} deleted in {down['total_seconds']} s")
         self.result.setdefault("teardown", {})["baseline"] = down
 
@@ -337,10 +395,14 @@ class Bench:
         try:
             peer.start()
             log(f"flux: {cfg.n} HelmReleases, {cfg.effective_parallelism} at once, --concurrent={cfg.flux_concurrent}")
+            self.control_plane.mark("flux")
             up = peer.provision(cfg.n, cfg.effective_parallelism, cfg.engines, cfg.timeout)
+            up["control_plane"] = self.control_plane.report("flux")
             self.result.setdefault("provisioning", {})["flux"] = up
             log(f"flux: {up['ready']}/{cfg.n} ready in {up['total_seconds']} s; deleting")
+            self.control_plane.mark("flux")
             down = peer.teardown(cfg.effective_parallelism, cfg.timeout)
+            down["control_plane"] = self.control_plane.report("flux")
             self.result.setdefault("teardown", {})["flux"] = down
             log(f"flux: {down['deleted']}/{down['stores']} deleted in {down['total_seconds']} s")
         finally:
@@ -369,6 +431,8 @@ class Bench:
             self.cleanup()
             if self.env.memory.is_alive():
                 self.env.memory.stop()
+            if self.control_plane.is_alive():
+                self.control_plane.stop()
             self.result["footprint"] = self.env.memory.report()
         self.finish()
         shortfalls = store_shortfalls(self.result)

@@ -5,7 +5,9 @@
 #
 # The simulated cluster is started (or reused) with the SIMCLUSTER_* sizes you export; a
 # reused cluster is resized to them, so set them only when nobody else is using it. 20 and 50
-# stores fit the default 3 nodes; 200 need SIMCLUSTER_NODES=6 (the harness checks and says so).
+# stores fit the default 3 nodes; for more (--n 200, 1000) the harness adds simulated nodes until
+# every store fits (each column's stores all stay up until its teardown). With a KUBECONFIG of
+# your own it only checks, and says how many nodes it needs.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
@@ -14,11 +16,14 @@ if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
 fi
 tools/dev/bootstrap.sh
 eval "$(tools/dev/services.sh start)"
+resize=()
 if [[ -z "${KUBECONFIG:-}" ]]; then
   eval "$(tools/simcluster/start.sh)"
+  # The simulated cluster is ours to size: nodes are added when the fleet does not fit.
+  resize=(--resize-cluster)
 else
   echo "bench: using the cluster of KUBECONFIG=$KUBECONFIG" >&2
   PATH="$(tools/simcluster/build.sh):$PATH"
 fi
 export HELM_BIN="${HELM_BIN:-$(command -v helm)}"
-exec .venv/bin/python -m tools.bench "$@"
+exec .venv/bin/python -m tools.bench "${resize[@]}" "$@"

@@ -115,3 +115,15 @@ def check(helm: str, kubeconfig: str, charts: dict[str, tuple[str, dict]], store
         "nodes_needed": nodes_needed,
         "per_store": per_engine,
     }
+
+
+def resize_simulated_cluster(nodes: int) -> None:
+    """Start the simulated cluster again with `nodes` simulated nodes (start.sh reuses a running cluster and
+    adds the nodes; its SIMCLUSTER_* settings come from this process's environment)."""
+    import os
+    from pathlib import Path
+
+    start = Path(__file__).resolve().parents[2] / "simcluster" / "start.sh"
+    subprocess.run(
+        [str(start)], env={**os.environ, "SIMCLUSTER_NODES": str(nodes)}, stdout=subprocess.DEVNULL, check=True
+    )

@@ -47,6 +47,8 @@ class Config:
     label: str = ""
     skip_capacity_check: bool = False
     flux_concurrent: int = 10
+    checkpoint: int = 100  # live stores at which the orchestrator's provisioning pauses to measure (0: none)
+    resize_cluster: bool = False  # add simulated nodes when the stores do not fit
 
     @property
     def effective_parallelism(self) -> int:

@@ -68,6 +68,16 @@ def namespace_gone(core, namespace: str) -> bool:
     return not any(pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace for pv in pvs)
 
 
+def timeline(done_at: list[float], t0: float) -> dict:
+    """When the stores finished, from `t0`: each one's second (for the plot) and how many finished in each
+    minute (the last one may be partial) — does throughput hold up as the cluster fills, or sag?"""
+    seconds = sorted(round(max(0.0, t - t0), 2) for t in done_at)
+    counts = [0] * (int(seconds[-1] // 60) + 1) if seconds else []
+    for t in seconds:
+        counts[int(t // 60)] += 1
+    return {"per_minute": counts, "done_seconds": seconds}
+
+
 def provisioning_figures(stores: list, t0: float) -> dict:
     """Stores ready, failed, wall clock from `t0` to the last one ready, per store, per minute, phases.
     A store is failed when it has an `error` (and is not `unfinished`, which a peer may count apart)."""
@@ -84,6 +94,7 @@ def provisioning_figures(stores: list, t0: float) -> dict:
         "total_seconds": round(total, 3) if total is not None else None,
         "per_store_seconds": summary([s.ready - s.requested for s in ready]),
         "stores_per_minute": round(len(ready) / (total / 60), 2) if total else None,
+        **timeline([s.ready for s in ready], t0),
         "phases_seconds": {label: summary(values) for label, values in phases.items()},
         "errors": [f"{s.namespace}: {s.error}" for s in stores if s.error][:20],
     }
@@ -100,5 +111,6 @@ def teardown_figures(stores: list, t0: float) -> dict:
         "total_seconds": round(total, 3) if total is not None else None,
         "per_store_seconds": summary([s.deleted - s.delete_requested for s in done]),
         "stores_per_minute": round(len(done) / (total / 60), 2) if total else None,
+        **timeline([s.deleted for s in done], t0),
         "errors": [f"{s.namespace}: {s.delete_error}" for s in stores if s.delete_error][:20],
     }

@@ -5,6 +5,10 @@ from the database (`ready_at`, `deleted_at`, set by the worker), on the same mac
 sampler thread reads the stores' states from the database every 0.25 s: it counts how many are
 `provisioning` at once (in-flight capacity) and releases the client's in-flight slot of a store
 that finished, when the run limits parallelism.
+
+A provisioning may stop at a checkpoint (`pause_at` stores): the clients hold the stores after it until
+the first ones are all ready or failed, the sampler runs `on_pause` (measurements with that many live
+stores), then lets them go. The pause is left out of the wall clock and the per-minute counts.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from .fleet import timeline
 from .stats import max_overlap, summary
 
 TERMINAL_UP = {"ready", "failed"}
@@ -50,9 +55,24 @@ def _ts(value) -> float | None:
 class Sampler(threading.Thread):
     """Reads the run's stores from the database until every one is in a terminal state."""
 
-    def __init__(self, stores: list[StoreRun], phase: str, slots: threading.BoundedSemaphore, timeout: float):
+    def __init__(
+        self,
+        stores: list[StoreRun],
+        phase: str,
+        slots: threading.BoundedSemaphore,
+        timeout: float,
+        pause_at: int = 0,
+        on_pause=None,
+    ):
         super().__init__(name="db-sampler", daemon=True)
         self.stores = stores
+        self.pause_at = pause_at  # stores with index < pause_at finish before the others are requested
+        self.on_pause = on_pause
+        self.gate = threading.Event()
+        if not pause_at or on_pause is None:
+            self.gate.set()
+        self.paused = (0.0, 0.0)  # epoch seconds the checkpoint's measurements began and ended
+        self.pause_result = None
         self.phase = phase  # "up" (provisioning) or "down" (teardown)
         self.slots = slots
         self.deadline = time.monotonic() + timeout
@@ -82,6 +102,10 @@ class Sampler(threading.Thread):
                         self.released.add(store_id)
                         self.slots.release()
                 self.samples.append({"t": round(time.time() - t0, 2), **counts})
+                if not self.gate.is_set() and all(
+                    s.finished or s.error for s in self.stores if s.index < self.pause_at
+                ):
+                    self._checkpoint()
                 finished = sum(1 for s in self.stores if s.finished or s.error)
                 if self.all_submitted.is_set() and finished == len(self.stores):
                     break
@@ -92,6 +116,22 @@ class Sampler(threading.Thread):
         finally:
             connection.close()
             self.done.set()
+
+    def _checkpoint(self) -> None:
+        start = time.time()
+        try:
+            self.pause_result = self.on_pause()
+        finally:
+            self.paused = (start, time.time())
+            self.gate.set()
+
+    @property
+    def pause_seconds(self) -> float:
+        return self.paused[1] - self.paused[0]
+
+    def unpaused(self, t: float) -> float:
+        """`t` with the checkpoint's pause taken out, if it came after it."""
+        return t - self.pause_seconds if self.paused[1] and t >= self.paused[1] else t
 
     def _terminal(self, run: StoreRun, status: str, updated_at: float) -> bool:
         if self.phase == "up":
@@ -114,15 +154,26 @@ def _user_threads(stores: list[StoreRun], tokens: list[str], action) -> list[thr
     return threads
 
 
-def provision(web_url: str, tokens: list[str], stores: list[StoreRun], parallelism: int, timeout: float) -> dict:
-    """Create every store through POST /api/stores/ and wait until all are ready or failed."""
+def provision(
+    web_url: str,
+    tokens: list[str],
+    stores: list[StoreRun],
+    parallelism: int,
+    timeout: float,
+    pause_at: int = 0,
+    on_pause=None,
+) -> dict:
+    """Create every store through POST /api/stores/ and wait until all are ready or failed; with `pause_at`,
+    run `on_pause()` once the first `pause_at` stores are done, before requesting the rest."""
     slots = threading.BoundedSemaphore(parallelism)
-    sampler = Sampler(stores, "up", slots, timeout)
+    sampler = Sampler(stores, "up", slots, timeout, pause_at=pause_at, on_pause=on_pause)
 
     def create_all(token: str, mine: list[StoreRun]) -> None:
         session = requests.Session()
         session.headers["Authorization"] = f"Token {token}"
         for run in mine:
+            if run.index >= pause_at:
+                sampler.gate.wait()
             slots.acquire()
             run.requested = time.time()
             try:
@@ -196,6 +247,7 @@ def teardown(web_url: str, tokens: list[str], stores: list[StoreRun], parallelis
         "total_seconds": round(total, 3) if total is not None else None,
         "per_store_seconds": summary(durations),
         "stores_per_minute": round(len(done) / (total / 60), 2) if total else None,
+        **timeline([s.deleted_at for s in done], t0),
         "errors": _errors(targets),
     }
 
@@ -253,8 +305,13 @@ def _provision_report(stores: list[StoreRun], sampler: Sampler, t0: float) -> di
     ready = [s for s in stores if s.status == "ready" and s.ready_at is not None]
     durations = [s.ready_at - s.requested for s in ready]
     accept_ms = [(s.accepted - s.requested) * 1000 for s in stores if s.http_status == 202]
-    total = (max(s.ready_at for s in ready) - t0) if ready else None
+    done_at = [sampler.unpaused(s.ready_at) for s in ready]
+    total = (max(done_at) - t0) if ready else None
     intervals = [(s.provisioning_started_at, s.ready_at) for s in ready if s.provisioning_started_at]
+    checkpoint = {}
+    if sampler.paused[1]:
+        paused = round(sampler.pause_seconds, 1)
+        checkpoint = {"checkpoint": {"after_stores": sampler.pause_at, "paused_seconds": paused}}
     return {
         "stores": len(stores),
         "ready": len(ready),
@@ -264,6 +321,8 @@ def _provision_report(stores: list[StoreRun], sampler: Sampler, t0: float) -> di
         "total_seconds": round(total, 3) if total is not None else None,
         "per_store_seconds": summary(durations),
         "stores_per_minute": round(len(ready) / (total / 60), 2) if total else None,
+        **timeline(done_at, t0),
+        **checkpoint,
         "accept_ms": summary(accept_ms),
         "max_provisioning_sampled": sampler.max_count("provisioning"),
         "max_provisioning_from_timestamps": max_overlap(intervals),

@@ -148,6 +148,7 @@ def sections(result: dict) -> list[tuple[str, list[str], list[tuple]]]:
                 )
             )
         out.append(("API", ["", "p50", "p99", "target (p99)"], rows))
+    out += fleet_sections(result)
     footprint = result.get("footprint")
     if footprint:
         rows = []
@@ -174,6 +175,73 @@ def sections(result: dict) -> list[tuple[str, list[str], list[tuple]]]:
                 rows,
             )
         )
+    return out
+
+
+SIDES = (("orchestrator", "orchestrator"), ("baseline", "raw helm"), ("flux", "Flux helm-controller"))
+PHASES = ("provisioning", "teardown")
+
+
+def _sides(result: dict) -> list[tuple[str, str]]:
+    return [(key, label) for key, label in SIDES if (result.get("provisioning") or {}).get(key)]
+
+
+def fleet_sections(result: dict) -> list[tuple[str, list[str], list[tuple]]]:
+    """Throughput over time, the control plane's cost per column, and the live-store checkpoints."""
+    out = []
+    sides = _sides(result)
+    rows = []
+    for section in PHASES:
+        for key, label in sides:
+            minutes = ((result.get(section) or {}).get(key) or {}).get("per_minute")
+            if minutes:
+                rows.append((f"{section}, {label}", " ".join(str(c) for c in minutes)))
+    if rows:
+        out.append(("Stores done in each minute (does throughput sag as the cluster fills?)", ["", "per minute"], rows))
+    rows = []
+    for section in PHASES:
+        for key, label in sides:
+            cp = ((result.get(section) or {}).get(key) or {}).get("control_plane") or {}
+            comps = cp.get("components") or {}
+            if not cp:
+                continue
+
+            def comp(name, comps=comps):
+                c = comps.get(name)
+                return f"{c['cpu_seconds']:.0f} s / {c['peak_rss_mib']} MiB" if c else "–"
+
+            rows.append(
+                (
+                    f"{section}, {label}",
+                    comp("kube-apiserver"),
+                    comp("etcd"),
+                    comp("kube-controller-manager"),
+                    comp("kwok"),
+                    _fmt(cp.get("etcd_size_mib"), " MiB"),
+                )
+            )
+    if rows:
+        headers = ["", "API server CPU / peak RSS", "etcd", "controller-manager", "kwok (simulated nodes)"]
+        headers.append("etcd size after")
+        out.append(("Control plane while each column ran", headers, rows))
+    live = result.get("live") or {}
+    if live:
+        points = [live[k] for k in ("checkpoint", "all") if k in live]
+        headers = [""] + [f"{p['live_stores']} live stores" for p in points]
+
+        def row(label, get):
+            return (label, *(get(p) for p in points))
+
+        def pct(key):
+            return lambda p: f"{_fmt(p[key]['p50'], ' ms')} / {_fmt(p[key]['p95'], ' ms')}"
+
+        rows = [
+            row("reconciler pass (median of 3)", lambda p: _fmt(p["reconcile_pass_ms"]["median"], " ms")),
+            row("GET /api/stores/ (staff, first page) p50 / p95", pct("api_list_ms")),
+            row("GET /api/stores/{id}/ p50 / p95", pct("api_detail_ms")),
+            row("dashboard store list (staff) p50 / p95", pct("dashboard_list_ms")),
+        ]
+        out.append(("With the stores live (orchestrator)", headers, rows))
     return out
 
 
@@ -227,9 +295,12 @@ def write(result: dict, out_dir: Path, stem: str) -> dict[str, Path]:
     paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md"}
     paths["json"].write_text(json.dumps(result, indent=2, default=str) + "\n")
     paths["markdown"].write_text(render_markdown(result))
+    plot = throughput_plot(result, out_dir / f"{stem}.png")
+    if plot is not None:
+        paths["plot"] = plot
     for kind, path in list(paths.items()):
         latest = out_dir / f"bench-latest{path.suffix}"
-        latest.write_text(path.read_text())
+        latest.write_bytes(path.read_bytes())
         paths[f"{kind}_latest"] = latest
     return paths
 
@@ -261,3 +332,42 @@ def render_profiles(profile_dir: Path) -> dict:
         n, busy = counts.get(task, [0, session.duration])
         out[task] = {"runs": n, "busy_seconds": round(busy, 3), "text": str(profile_dir / f"{task}.txt")}
     return out
+
+
+def throughput_plot(result: dict, path: Path) -> Path | None:
+    """Stores ready (and gone) over time, one line per column, and the stores finished per minute: a PNG."""
+    sides = _sides(result)
+    if not any(((result.get("provisioning") or {}).get(key) or {}).get("done_seconds") for key, _ in sides):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    meta = result["meta"]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
+    for row, section in enumerate(PHASES):
+        done_word = "ready" if section == "provisioning" else "gone"
+        cumulative, rate = axes[row]
+        for key, label in sides:
+            figures = (result.get(section) or {}).get(key) or {}
+            seconds = figures.get("done_seconds") or []
+            if not seconds:
+                continue
+            cumulative.step([0, *seconds], range(len(seconds) + 1), where="post", label=label)
+            minutes = figures.get("per_minute") or []
+            rate.plot([i + 0.5 for i in range(len(minutes))], minutes, marker="o", label=label)
+        cumulative.set(
+            title=f"{section}: stores {done_word} over time", xlabel="seconds from the first request", ylabel="stores"
+        )
+        rate.set(title=f"{section}: stores {done_word} per minute", xlabel="minute", ylabel="stores per minute")
+        rate.set_ylim(bottom=0)
+        for axis in (cumulative, rate):
+            axis.grid(alpha=0.3)
+            axis.legend()
+    fig.suptitle(
+        f"{meta['n']} {', '.join(meta['engines'])} stores, {meta['parallelism']} at once — {meta['started'][:10]}"
+    )
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
