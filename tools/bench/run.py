@@ -68,8 +68,8 @@ def parse_args(argv: list[str]) -> Config:
         "--checkpoint",
         type=int,
         default=100,
-        help="with more stores than this, the orchestrator's provisioning stops once this many are up to measure "
-        "the reconciler and the lists with them live, as it does again with all N (default 100; 0: only at N)",
+        help="with more stores than this, the reconciler and the lists are measured once this many of the "
+        "orchestrator's stores are ready (while the rest come up), and again with all N (default 100; 0: only at N)",
     )
     p.add_argument(
         "--resize-cluster",
@@ -257,15 +257,15 @@ class Bench:
             ids = [s.store_id for s in self.orch_stores if s.store_id is not None]
             live_figures[key] = figures = live.measure(web, staff_token, staff, ids)
             log(
-                f"orchestrator: {figures['live_stores']} live stores: reconciler pass "
+                f"orchestrator: {figures['ready_stores']} stores ready: reconciler pass "
                 f"{figures['reconcile_pass_ms']['median']} ms, API list p50 {figures['api_list_ms']['p50']} ms, "
                 f"dashboard list p50 {figures['dashboard_list_ms']['p50']} ms"
             )
 
-        pause_at = cfg.checkpoint if 0 < cfg.checkpoint < cfg.n else 0
+        checkpoint_at = cfg.checkpoint if 0 < cfg.checkpoint < cfg.n else 0
         log(
             f"orchestrator: creating {cfg.n} stores through POST /api/stores/"
-            + (f" (pausing after {pause_at} to measure with them live)" if pause_at else "")
+            + (f" (measuring with {checkpoint_at} live on the way)" if checkpoint_at else "")
         )
         cpu0 = self.env.memory.cpu_seconds("worker")
         self.control_plane.mark("orchestrator")
@@ -275,8 +275,8 @@ class Bench:
             self.orch_stores,
             cfg.effective_parallelism,
             cfg.timeout,
-            pause_at=pause_at,
-            on_pause=lambda: measure_live("checkpoint"),
+            checkpoint_at=checkpoint_at,
+            on_checkpoint=lambda: measure_live("checkpoint"),
         )
         cpu1 = self.env.memory.cpu_seconds("worker")
         up["cpu_seconds_per_store"] = _cpu_per_store(cpu0, cpu1, cfg.n)

@@ -47,7 +47,7 @@ class Config:
     label: str = ""
     skip_capacity_check: bool = False
     flux_concurrent: int = 10
-    checkpoint: int = 100  # live stores at which the orchestrator's provisioning pauses to measure (0: none)
+    checkpoint: int = 100  # ready stores at which the live-store figures are taken on the way (0: none)
     resize_cluster: bool = False  # add simulated nodes when the stores do not fit
 
     @property

@@ -227,7 +227,7 @@ def fleet_sections(result: dict) -> list[tuple[str, list[str], list[tuple]]]:
     live = result.get("live") or {}
     if live:
         points = [live[k] for k in ("checkpoint", "all") if k in live]
-        headers = [""] + [f"{p['live_stores']} live stores" for p in points]
+        headers = [""] + [f"{p['ready_stores']} ready ({p['live_stores']} live)" for p in points]
 
         def row(label, get):
             return (label, *(get(p) for p in points))
