@@ -126,6 +126,16 @@ class Sampler(threading.Thread):
         return max((sample.get(status, 0) for sample in self.samples), default=0)
 
 
+def _client(token: str) -> requests.Session:
+    """One API user's HTTP client. A connection per request: a client that waits seconds for a slot between
+    requests would otherwise send some on a kept-alive connection gunicorn has just closed (its keep-alive
+    is 2 s), and lose them to "connection reset" — a lost DELETE left a store behind in a 200-store run."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    session.headers["Connection"] = "close"
+    return session
+
+
 def _user_threads(stores: list[StoreRun], tokens: list[str], action) -> list[threading.Thread]:
     threads = []
     for user_index, token in enumerate(tokens):
@@ -150,8 +160,7 @@ def provision(
     sampler = Sampler(stores, "up", slots, timeout, checkpoint_at=checkpoint_at, on_checkpoint=on_checkpoint)
 
     def create_all(token: str, mine: list[StoreRun]) -> None:
-        session = requests.Session()
-        session.headers["Authorization"] = f"Token {token}"
+        session = _client(token)
         for run in mine:
             slots.acquire()
             run.requested = time.time()
@@ -200,8 +209,7 @@ def teardown(web_url: str, tokens: list[str], stores: list[StoreRun], parallelis
         run.finished = False
 
     def delete_all(token: str, mine: list[StoreRun]) -> None:
-        session = requests.Session()
-        session.headers["Authorization"] = f"Token {token}"
+        session = _client(token)
         for run in mine:
             slots.acquire()
             run.delete_requested = time.time()
