@@ -26,7 +26,7 @@ cluster-real-node: ## install the real node's packages, then start the cluster w
 	SIMCLUSTER_REAL_NODE=1 tools/dev/bootstrap.sh
 	SIMCLUSTER_REAL_NODE=1 tools/simcluster/start.sh
 
-bench:         ## provisioning/teardown/API benchmark on the simulated cluster (N=20; N=50 or 200 by option)
+bench:         ## provisioning/teardown/API benchmark on the simulated cluster (N=20; 200 or 1000 by option)
 	tools/dev/bench.sh $(BENCH_ARGS)
 
 versions:      ## every pinned image next to the newest release of its line the project knows (tools/versions.yaml)
