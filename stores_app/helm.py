@@ -134,6 +134,19 @@ _STATES = {
 _clients = threading.local()
 
 
+def command_line(args: list[str]) -> list[str]:
+    """helm's arguments as the gateway runs them: pyhelm3 builds them, and `helm upgrade` gets what pyhelm3
+    cannot say (its own `disable_validation` adds the flag one character at a time)."""
+    if args[:1] == ["upgrade"] and not settings.HELM_OPENAPI_VALIDATION:
+        return [*args, "--disable-openapi-validation"]
+    return list(args)
+
+
+class _Command(pyhelm3.command.Command):
+    async def run(self, command: list[str], input: bytes | None = None) -> bytes:  # noqa: A002 (pyhelm3's name)
+        return await super().run(command_line(command), input)
+
+
 class HelmGateway:
     """One pyhelm3 client per thread; all calls are synchronous wrappers over its coroutines."""
 
@@ -142,10 +155,13 @@ class HelmGateway:
         if helm is None:
             kubeconfig = Path(settings.KUBECONFIG) if settings.KUBECONFIG else None
             helm = pyhelm3.Client(
+                _Command(
+                    executable=settings.HELM_BIN,
+                    kubeconfig=kubeconfig,
+                    default_timeout=f"{settings.HELM_TIMEOUT_SECONDS}s",
+                    history_max_revisions=5,
+                ),
                 executable=settings.HELM_BIN,
-                kubeconfig=kubeconfig,
-                default_timeout=f"{settings.HELM_TIMEOUT_SECONDS}s",
-                history_max_revisions=5,
             )
             _clients.helm = helm
             _clients.charts = {}

@@ -76,6 +76,13 @@ def test_the_helmrelease_carries_the_baselines_chart_values_and_timeouts():
     assert chart["metadata"]["labels"] == {LABEL_RUN: "r1"}
     assert spec["timeout"] == "300s" and spec["test"] == {"enable": True, "timeout": "180s"}
     assert spec["install"]["remediation"]["retries"] == 0
+    # helm's OpenAPI check as the orchestrator's gateway runs helm (HELM_OPENAPI_VALIDATION, off by default).
+    assert spec["install"]["disableOpenAPIValidation"] is True and spec["upgrade"]["disableOpenAPIValidation"] is True
+    checked = helmrelease_manifest(
+        store, run_id="r1", source_namespace="s", chart_version="0.2.0", helm_timeout=1, test_timeout=1,
+        openapi_validation=True,
+    )  # fmt: skip
+    assert checked["spec"]["install"]["disableOpenAPIValidation"] is False
 
 
 def test_stores_get_the_orchestrators_values_and_names_of_their_own():

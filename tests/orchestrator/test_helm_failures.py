@@ -329,3 +329,18 @@ def test_fresh_namespace_installs_without_asking_helm_for_status(scripted_helm, 
         assert calls.index("upgrade") < (calls.index("status") if "status" in calls else len(calls))
     finally:
         KubeGateway().delete_namespace(store.namespace)
+
+
+@pytest.mark.parametrize("validate", [False, True], ids=["default", "HELM_OPENAPI_VALIDATION"])
+def test_helm_upgrade_skips_its_openapi_check_unless_configured(scripted_helm, new_store, settings, validate):
+    """helm's own OpenAPI check of the rendered release is off by default (half of helm's CPU per install;
+    the API server checks every object anyway) and on when configured; the store comes up either way."""
+    settings.HELM_OPENAPI_VALIDATION = validate
+    script = scripted_helm([])
+    store = drive(new_store(f"Schema Check {int(validate)}").pk)
+    assert store.status == Status.READY, describe(store)
+    calls = [json.loads(line)["args"] for line in Path(f"{script}.calls").read_text().splitlines()]
+    upgrades = [args for args in calls if args[0] == "upgrade"]
+    assert upgrades, calls
+    assert all(("--disable-openapi-validation" in args) is not validate for args in upgrades), upgrades
+    assert not any("--disable-openapi-validation" in args for args in calls if args[0] != "upgrade"), calls

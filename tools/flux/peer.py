@@ -115,9 +115,17 @@ def is_released(obj: dict) -> bool:
 
 
 def helmrelease_manifest(
-    store: FluxStore, *, run_id: str, source_namespace: str, chart_version: str, helm_timeout: int, test_timeout: int
+    store: FluxStore,
+    *,
+    run_id: str,
+    source_namespace: str,
+    chart_version: str,
+    helm_timeout: int,
+    test_timeout: int,
+    openapi_validation: bool = False,
 ) -> dict:
-    """The HelmRelease of one store: the baseline's chart, version, values and timeouts.
+    """The HelmRelease of one store: the baseline's chart, version, values and timeouts, and helm's OpenAPI
+    check on or off as the orchestrator's (HELM_OPENAPI_VALIDATION).
 
     The interval is long so that no periodic reconcile runs during a benchmark; the HelmChart that
     helm-controller makes from the template carries the run's label, so source-controller (which
@@ -140,7 +148,8 @@ def helmrelease_manifest(
                     "interval": "1h",
                 },
             },
-            "install": {"remediation": {"retries": 0}},
+            "install": {"remediation": {"retries": 0}, "disableOpenAPIValidation": not openapi_validation},
+            "upgrade": {"disableOpenAPIValidation": not openapi_validation},
             "test": {"enable": True, "timeout": f"{test_timeout}s"},
             "uninstall": {"disableWait": True},
             "values": store.values,
@@ -171,6 +180,7 @@ class FluxPeer:
         self.source_concurrent = source_concurrent
         self.helm_timeout = helm_timeout
         self.test_timeout = test_timeout
+        self.openapi_validation = False
         self.run_id = run_id or "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(4))
         self.source_namespace = f"flux-peer-{self.run_id}"
         self.selector = f"{LABEL_RUN}={self.run_id}"  # everything of this run, and all the controllers see
@@ -213,6 +223,7 @@ class FluxPeer:
 
         self.helm_timeout = self.helm_timeout or settings.HELM_TIMEOUT_SECONDS
         self.test_timeout = self.test_timeout or settings.HELM_TEST_TIMEOUT_SECONDS
+        self.openapi_validation = settings.HELM_OPENAPI_VALIDATION
         self.workdir = Path(tempfile.mkdtemp(prefix=f"flux-peer-{self.run_id}-"))
         self.log_dir = self.log_dir or self.workdir / "logs"
         self.log("building helm-controller and source-controller (cached: seconds; cold: 6-15 min)")
@@ -467,6 +478,7 @@ class FluxPeer:
                 chart_version=self._chart_version(store.engine),
                 helm_timeout=self.helm_timeout or 600,
                 test_timeout=self.test_timeout or 300,
+                openapi_validation=self.openapi_validation,
             )
             self._custom().create_namespaced_custom_object(group, version, store.namespace, plural, body)
             self._await(store, self._settled[store.namespace], deadline, self._check_settled)

@@ -46,7 +46,7 @@ def orchestrator_commands(namespace: str, release: str, engine: str, values: dic
     They are recorded from the gateway itself (its pyhelm3 client's `run` is intercepted, nothing is
     executed except `helm show chart`), so the baseline follows any change to the gateway's flags.
     """
-    from stores_app.helm import HelmError, HelmGateway
+    from stores_app.helm import HelmError, HelmGateway, command_line
 
     gateway = HelmGateway()
     command = gateway.client._command
@@ -56,7 +56,7 @@ def orchestrator_commands(namespace: str, release: str, engine: str, values: dic
     async def record(args, input=None):  # noqa: A002 (pyhelm3's parameter name)
         if list(args[:2]) == ["show", "chart"]:
             return await original(args, input)
-        recorded.append(([str(a) for a in args], input))
+        recorded.append((command_line([str(a) for a in args]), input))
         raise _Captured()
 
     command.run = record
