@@ -201,7 +201,7 @@ class Bench:
         self.check_capacity()
 
     def check_capacity(self) -> None:
-        if not ({"orchestrator", "baseline"} & set(self.cfg.sections)):
+        if not ({"orchestrator", "baseline", "flux"} & set(self.cfg.sections)):
             return
         from django.conf import settings
 
