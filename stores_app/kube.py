@@ -9,6 +9,7 @@ cannot restrict namespace deletion by label.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import secrets
 import threading
@@ -245,15 +246,25 @@ class KubeGateway:
         A Retain volume whose claim is gone stays Released for ever by the cluster operator's choice;
         the orchestrator neither deletes it nor waits for it.
         """
-        pvs = self._call("list persistent volumes", self.core.list_persistent_volume).items
+        # The list is of the whole cluster (a PersistentVolume cannot be selected by its claim's namespace),
+        # two volumes per store; read as plain JSON, which took 8 ms of CPU against the client's models' 20
+        # with 227 volumes (the fleet benchmark's clusters have up to 2 per store).
+        response = self._call("list persistent volumes", self.core.list_persistent_volume, _preload_content=False)
+        try:
+            pvs = json.loads(response.data)["items"] or []
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KubeError(f"list persistent volumes: unreadable answer ({exc})", temporary=True) from exc
+        finally:
+            response.release_conn()
         going: list[str] = []
         kept: list[str] = []
         for pv in pvs:
-            if not (pv.spec.claim_ref and pv.spec.claim_ref.namespace == namespace):
+            spec = pv.get("spec") or {}
+            if (spec.get("claimRef") or {}).get("namespace") != namespace:
                 continue
-            released = pv.status.phase in ("Released", "Failed")
-            retained = pv.spec.persistent_volume_reclaim_policy == "Retain" and released
-            (kept if retained else going).append(pv.metadata.name)
+            released = (pv.get("status") or {}).get("phase") in ("Released", "Failed")
+            retained = spec.get("persistentVolumeReclaimPolicy") == "Retain" and released
+            (kept if retained else going).append(pv["metadata"]["name"])
         return going, kept
 
     # --- access -----------------------------------------------------------------

@@ -549,7 +549,11 @@ def _observe_teardown(store: Store, kube: KubeGateway) -> tuple[ObservedTeardown
         state = NamespaceState.TERMINATING
     else:
         state = NamespaceState.ACTIVE
-    going, kept = kube.namespace_volumes(store.namespace) if store.namespace else ([], [])
+    # Volumes decide only once the namespace is gone (decide_teardown): until then the cluster-wide volume
+    # list, read at every step, would cost the API server and a worker slot for nothing.
+    going, kept = ([], [])
+    if store.namespace and state == NamespaceState.ABSENT:
+        going, kept = kube.namespace_volumes(store.namespace)
     return ObservedTeardown(state, tuple(going), _teardown_elapsed(store)), kept
 
 
