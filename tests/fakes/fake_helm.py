@@ -97,7 +97,7 @@ def main() -> None:
     script = os.environ.get("FAKE_HELM_SCRIPT")
     rule = take_rule(script, command) if script and os.path.exists(script) else None
     log_path = script + ".calls" if script else None
-    _log(log_path, {"args": args[:3], "scripted": rule is not None})
+    _log(log_path, {"args": args, "scripted": rule is not None})
     real = os.environ["REAL_HELM"]
     if rule is not None:
         if rule.get("kill_when_pending"):
