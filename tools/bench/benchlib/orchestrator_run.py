@@ -100,9 +100,9 @@ class Sampler(threading.Thread):
                         self.released.add(store_id)
                         self.slots.release()
                 self.samples.append({"t": round(time.time() - t0, 2), **counts})
-                if self.checkpoint and not self.checkpoint.is_alive() and counts.get("ready", 0) >= self.checkpoint_at:
-                    if self.checkpoint.ident is None:
-                        self.checkpoint.start()
+                started = self.checkpoint is None or self.checkpoint.ident is not None
+                if not started and counts.get("ready", 0) >= self.checkpoint_at:
+                    self.checkpoint.start()
                 finished = sum(1 for s in self.stores if s.finished or s.error)
                 if self.all_submitted.is_set() and finished == len(self.stores):
                     break
