@@ -34,9 +34,9 @@ BUDGET = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
 # --- rendered templates --------------------------------------------------------------------------
 
 
-def render(chart: Path, *values: Path) -> list[dict]:
+def render(chart: Path, *values: Path, release: str = "shop") -> list[dict]:
     """The chart's objects as `helm template` renders them, hooks (the helm test pod) included."""
-    args = ["template", "shop", str(chart), "--namespace", "shop"]
+    args = ["template", release, str(chart), "--namespace", release]
     for path in values:
         args += ["--values", str(path)]
     result = helm(*args)

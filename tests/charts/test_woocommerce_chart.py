@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import threading
@@ -38,6 +39,8 @@ LOCKED_DOWN_VALUES = CHART / "ci" / "locked-down-values.yaml"
 TRAEFIK_VALUES = CHART / "ci" / "traefik-values.yaml"
 STORE_HTTP = CHART / "files" / "store-http.php"
 POD_COMPONENTS = {"wordpress", "mariadb", "setup", "cron", "test"}
+# The CronJob's default schedule: every 5 minutes, from a minute 0-4 picked from the release name.
+SPREAD_SCHEDULE = r"[0-4]-59/5 \* \* \* \*"
 # The keys the orchestrator writes: the chart must read exactly these.
 SECRET_KEYS = tuple(ORCHESTRATOR_SECRET_KEYS["woocommerce"])
 render = partial(store_chart.render, CHART)
@@ -169,8 +172,8 @@ def test_a_cronjob_runs_wp_cron_and_the_action_scheduler_instead_of_page_loads()
     assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (1, 2)
     job = spec["jobTemplate"]["spec"]
     assert job["backoffLimit"] == 0
-    # A run ends before the next one is due (*/5: every 300 s), so runs never queue up.
-    assert spec["schedule"] == "*/5 * * * *" and job["activeDeadlineSeconds"] < 300
+    # A run ends before the next one is due (every 5 minutes: 300 s), so runs never queue up.
+    assert re.fullmatch(SPREAD_SCHEDULE, spec["schedule"]) and job["activeDeadlineSeconds"] < 300
     pod = job["template"]["spec"]
     (container,) = pod["containers"]
     assert container["command"] == ["sh", "/scripts/cron.sh"]
@@ -189,6 +192,29 @@ def test_a_cronjob_runs_wp_cron_and_the_action_scheduler_instead_of_page_loads()
     assert {"name": "scripts", "mountPath": "/scripts", "readOnly": True} in container["volumeMounts"]
     scripts = next(obj for obj in objects if obj["metadata"]["name"] == "shop-woocommerce-scripts")
     assert scripts["data"]["cron.sh"].strip() == (CHART / "files" / "cron.sh").read_text().strip()
+
+
+def test_stores_start_their_cron_runs_in_different_minutes(tmp_path: Path):
+    """By default each store runs every 5 minutes from a minute 0-4 of its own, picked from the
+    release name: the same on every render (an upgrade does not move it), spread across stores (a
+    thousand stores starting their runs in one minute stalled the cluster's controllers). A
+    schedule set in the values is used as it is."""
+
+    def schedule(release: str, *values: Path) -> str:
+        objects = render(*values, release=release)
+        (cron,) = [obj for obj in objects if obj["kind"] == "CronJob"]
+        return cron["spec"]["schedule"]
+
+    releases = [f"store-{i}" for i in range(20)]
+    schedules = {release: schedule(release, DEFAULT_VALUES) for release in releases}
+    assert all(re.fullmatch(SPREAD_SCHEDULE, s) for s in schedules.values()), schedules
+    first_minutes = {int(s.split("-")[0]) for s in schedules.values()}
+    assert len(first_minutes) >= 4, f"20 stores should use at least 4 of the 5 minutes: {schedules}"
+    assert schedule("store-3", DEFAULT_VALUES) == schedules["store-3"], "the same release keeps its minute"
+
+    hourly = tmp_path / "hourly.yaml"
+    hourly.write_text(yaml.safe_dump({"cron": {"schedule": "17 * * * *"}}))
+    assert schedule("store-3", DEFAULT_VALUES, hourly) == "17 * * * *"
 
 
 @pytest.mark.parametrize(
@@ -465,7 +491,7 @@ def test_a_cron_run_is_admitted_completes_and_leaves_the_store_ready(fresh_store
 
     store = fresh_store
     (cron,) = store.get("cronjobs")
-    assert cron["spec"]["schedule"] == "*/5 * * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert re.fullmatch(SPREAD_SCHEDULE, cron["spec"]["schedule"]) and cron["spec"]["concurrencyPolicy"] == "Forbid"
     run = f"{store.fullname}-cron-now"
     store.cluster.run(store.cluster.kubectl, "create", "job", run, f"--from=cronjob/{cron['metadata']['name']}",
                       "--namespace", store.namespace)  # fmt: skip
